@@ -1,0 +1,112 @@
+import { Cli, Builtins } from 'clipanion';
+import { CtrError } from './util/errors';
+import { setGlobalOptions, type GlobalOptions, type LogLevel, type StorageDriverName } from './state/context';
+import { commands } from './cli/index';
+import { VERSION } from './version';
+
+const GLOBAL_WITH_VALUE: Record<string, keyof GlobalOptions> = {
+  '--root': 'root',
+  '--runroot': 'runroot',
+  '--storage-driver': 'storageDriver',
+  '--log-level': 'logLevel',
+};
+const DRIVERS = ['auto', 'overlay', 'fuse-overlayfs', 'vfs'];
+const LEVELS = ['debug', 'info', 'warn', 'error'];
+
+/** Splits Podman-style global options (before the command) from the rest of argv. */
+export function parseGlobalOptions(argv: string[]): { globals: GlobalOptions; rest: string[] } {
+  const globals: GlobalOptions = {};
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) break;
+    const eq = a.indexOf('=');
+    const name = eq >= 0 ? a.slice(0, eq) : a;
+    const key = GLOBAL_WITH_VALUE[name];
+    if (!key) break;
+    let value: string | undefined;
+    if (eq >= 0) value = a.slice(eq + 1);
+    else value = argv[++i];
+    if (value === undefined || value === '') throw new CtrError(`option ${name} needs a value`);
+    if (key === 'storageDriver' && !DRIVERS.includes(value))
+      throw new CtrError(`invalid --storage-driver "${value}": use one of ${DRIVERS.join(', ')}`);
+    if (key === 'logLevel' && !LEVELS.includes(value))
+      throw new CtrError(`invalid --log-level "${value}": use one of ${LEVELS.join(', ')}`);
+    if (key === 'storageDriver') globals.storageDriver = value as StorageDriverName;
+    else if (key === 'logLevel') globals.logLevel = value as LogLevel;
+    else globals[key] = value;
+  }
+  return { globals, rest: argv.slice(i) };
+}
+
+export function reportError(e: unknown, logLevel?: string): number {
+  if (e instanceof CtrError) {
+    process.stderr.write(`Error: ${e.message}\n`);
+    if (logLevel === 'debug' && e.stack) process.stderr.write(e.stack + '\n');
+    return e.exitCode;
+  }
+  const err = e as Error;
+  const code = (err as { code?: string }).code;
+  let msg = err && err.message ? err.message : String(e);
+  if (code === 'EACCES' || code === 'EPERM') msg = `permission denied: ${msg}`;
+  process.stderr.write(`Error: ${msg.split('\n')[0]}\n`);
+  if (logLevel === 'debug' && err?.stack) process.stderr.write(err.stack + '\n');
+  return 125;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed: { globals: GlobalOptions; rest: string[] };
+  try {
+    parsed = parseGlobalOptions(argv);
+  } catch (e) {
+    return reportError(e);
+  }
+  setGlobalOptions(parsed.globals);
+  const cli = new Cli({ binaryLabel: 'ctr', binaryName: 'ctr', binaryVersion: VERSION, enableCapture: false, enableColors: false });
+  cli.register(Builtins.HelpCommand);
+  for (const c of commands) cli.register(c);
+  let command;
+  try {
+    command = cli.process(parsed.rest.length ? parsed.rest : ['--help']);
+  } catch (e) {
+    const msg = (e as Error).message.split('\n').find((l) => l.trim() !== '') ?? String(e);
+    process.stderr.write(`Error: ${msg.replace(/^Usage Error: /, '')}\nSee 'ctr --help'.\n`);
+    return 125;
+  }
+  const ctx = { ...Cli.defaultContext, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
+  if (command.help) {
+    process.stdout.write(cli.usage(command, { detailed: true }));
+    return 0;
+  }
+  command.context = ctx;
+  command.cli = {
+    binaryLabel: 'ctr',
+    binaryName: 'ctr',
+    binaryVersion: VERSION,
+    enableCapture: false,
+    enableColors: false,
+    definitions: () => cli.definitions(),
+    error: (error, opts) => cli.error(error, opts),
+    format: (colored) => cli.format(colored),
+    process: (input, sub) => cli.process(input, { ...ctx, ...sub }),
+    run: (input, sub) => cli.run(input, { ...ctx, ...sub }),
+    usage: (c, opts) => cli.usage(c, opts),
+  };
+  try {
+    const rc = await command.validateAndExecute();
+    return rc ?? 0;
+  } catch (e) {
+    return reportError(e, parsed.globals.logLevel);
+  }
+}
+
+if (require.main === module || (process as { pkg?: unknown }).pkg !== undefined || process.env.CTR_MAIN === '1') {
+  main(process.argv.slice(2)).then(
+    (rc) => {
+      process.exitCode = rc;
+    },
+    (e) => {
+      process.exitCode = reportError(e);
+    },
+  );
+}
