@@ -2,7 +2,9 @@
 #ifndef CTR_HELPER_H
 #define CTR_HELPER_H
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/types.h>
