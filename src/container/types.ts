@@ -1,0 +1,19 @@
+/** ctr's record of a container: $ROOT/containers/<id>/container.json, written at create. */
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  /** image ID "sha256:<hex>" */
+  image: string;
+  /** the image reference as the user gave it */
+  imageName: string;
+  created: string;
+  path: string;
+  args: string[];
+  /** Docker-shaped Config and HostConfig, for inspect */
+  config: Record<string, unknown>;
+  hostConfig: Record<string, unknown>;
+  mounts: { Type: string; Source: string; Destination: string; Mode: string; RW: boolean; Propagation: string }[];
+  driver: string;
+  autoRemove: boolean;
+  bootId?: string;
+}

@@ -1,0 +1,96 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** Start time of a process (field 22 of /proc/PID/stat), or undefined when it is gone. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[19];
+  } catch {
+    return undefined;
+  }
+}
+
+const selfStart = () => processStartTime(process.pid) ?? '0';
+
+function ownerAlive(content: string): boolean {
+  const [pidText, start] = content.trim().split(' ');
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  const now = processStartTime(pid);
+  return now !== undefined && now === start;
+}
+
+const sleepBuf = new Int32Array(new SharedArrayBuffer(4));
+function sleepMs(ms: number): void {
+  Atomics.wait(sleepBuf, 0, 0, ms);
+}
+
+/**
+ * A lock file that survives kill -9 of its owner: it holds "PID STARTTIME"; a lock whose owner
+ * is gone is taken over. Synchronous on purpose: held for short metadata updates only.
+ */
+export function withLockSync<T>(lockFile: string, fn: () => T, timeoutMs = 30000): T {
+  fs.mkdirSync(path.dirname(lockFile), { recursive: true });
+  const me = `${process.pid} ${selfStart()}\n`;
+  const deadline = Date.now() + timeoutMs;
+  let delay = 1;
+  for (;;) {
+    try {
+      const fd = fs.openSync(lockFile, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+      fs.writeSync(fd, me);
+      fs.closeSync(fd);
+      break;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EEXIST') throw e;
+    }
+    let content = '';
+    try {
+      content = fs.readFileSync(lockFile, 'utf8');
+    } catch {
+      continue;
+    }
+    // An empty file may be a lock being written right now: only stale after a while.
+    if ((content !== '' && !ownerAlive(content)) || (content === '' && isOld(lockFile))) {
+      // Take over atomically: only one contender's rename of the stale file succeeds.
+      const stale = `${lockFile}.stale-${process.pid}`;
+      try {
+        fs.renameSync(lockFile, stale);
+        const moved = fs.readFileSync(stale, 'utf8');
+        if (moved !== content) {
+          // We moved a fresh lock by mistake: put it back if nobody took the name since.
+          try {
+            fs.linkSync(stale, lockFile);
+          } catch {
+            /* the next holder has it */
+          }
+        }
+        fs.unlinkSync(stale);
+      } catch {
+        /* someone else cleaned it */
+      }
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${lockFile} held by ${content.trim()}`);
+    sleepMs(delay);
+    delay = Math.min(delay * 2, 50);
+  }
+  try {
+    return fn();
+  } finally {
+    try {
+      fs.unlinkSync(lockFile);
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+function isOld(file: string): boolean {
+  try {
+    return Date.now() - fs.statSync(file).mtimeMs > 2000;
+  } catch {
+    return true;
+  }
+}
