@@ -20,10 +20,16 @@ static void vline(const char *prefix, const char *fmt, va_list ap, const char *s
   }
 }
 
+/* ctr sets CTR_ERROR_PREFIX="Error: " when the helper's stderr goes straight to the user. */
+static const char *err_prefix(void) {
+  const char *p = getenv("CTR_ERROR_PREFIX");
+  return p ? p : "ctr-helper: ";
+}
+
 void die(int status, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vline("ctr-helper: ", fmt, ap, NULL);
+  vline(err_prefix(), fmt, ap, NULL);
   va_end(ap);
   _exit(status);
 }
@@ -34,7 +40,7 @@ void die_errno(int status, const char *fmt, ...) {
   snprintf(suffix, sizeof suffix, ": %s", strerror(e));
   va_list ap;
   va_start(ap, fmt);
-  vline("ctr-helper: ", fmt, ap, suffix);
+  vline(err_prefix(), fmt, ap, suffix);
   va_end(ap);
   _exit(status);
 }

@@ -1,0 +1,177 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { findImage } from '../image/store';
+import { createContainerRootfs } from '../storage/rootfs';
+import type { ImageRecord } from '../image/types';
+import { writeJsonAtomic } from '../state/fsatomic';
+import { CtrError } from '../util/errors';
+import {
+  capabilitySet, checkUser, mergeEnv, parseLabels, parseLogOpts, parseSignal, parseVolume, readEnvFiles,
+} from './options';
+import { ociSpec, writeNetworkFiles, type ContainerSettings, type NetworkMode } from './spec';
+import { containerDir, createRecord, monitorDir, namesDir, unpublish } from './store';
+import type { ContainerRecord } from './types';
+import { removeDirs } from './remove';
+
+/** What the user asked for with `create`/`run` flags. */
+export interface CreateRequest {
+  image: string;
+  command: string[];
+  name?: string;
+  env: string[];
+  envFiles: string[];
+  workdir?: string;
+  user?: string;
+  entrypoint?: string;
+  hostname?: string;
+  labels: string[];
+  volumes: string[];
+  network?: string;
+  init: boolean;
+  readOnly: boolean;
+  capAdd: string[];
+  capDrop: string[];
+  privileged: boolean;
+  logOpts: string[];
+  tty: boolean;
+  interactive: boolean;
+  rm: boolean;
+  stopSignal?: string;
+  attach: { stdin: boolean; stdout: boolean; stderr: boolean };
+}
+
+let slirpPath: string | null | undefined;
+function haveSlirp(): boolean {
+  if (slirpPath === undefined) {
+    slirpPath = null;
+    for (const d of (process.env.PATH || '/usr/bin:/bin').split(':'))
+      if (d && fs.existsSync(path.join(d, 'slirp4netns'))) {
+        slirpPath = path.join(d, 'slirp4netns');
+        break;
+      }
+  }
+  return slirpPath !== null;
+}
+
+function networkMode(v: string | undefined): NetworkMode {
+  if (v === undefined || v === '' || v === 'default' || v === 'bridge' || v === 'slirp4netns' || v === 'private')
+    return haveSlirp() ? 'slirp4netns' : 'none';
+  if (v === 'none' || v === 'host') return v;
+  throw new CtrError(`invalid --network "${v}": use none, host or slirp4netns (user-defined networks are not supported yet)`);
+}
+
+/** Docker's rules for the command: --entrypoint replaces the image's and drops its Cmd. */
+export function resolveCommand(image: ImageRecord['config']['config'], req: Pick<CreateRequest, 'entrypoint' | 'command'>) {
+  let entrypoint: string[] = image?.Entrypoint ?? [];
+  let cmd: string[] = image?.Cmd ?? [];
+  if (req.entrypoint !== undefined) {
+    entrypoint = req.entrypoint === '' ? [] : [req.entrypoint];
+    cmd = [];
+  }
+  if (req.command.length) cmd = req.command;
+  const args = [...entrypoint, ...cmd];
+  return { entrypoint, cmd, args };
+}
+
+export function createContainer(req: CreateRequest): ContainerRecord {
+  // Validate everything before anything is written.
+  const image = findImage(req.image);
+  const ic = image.config.config ?? {};
+  const { entrypoint, cmd, args } = resolveCommand(ic, req);
+  if (args.length === 0) throw new CtrError(`no command specified: the image ${req.image} has no CMD or ENTRYPOINT; give a command after the image`);
+  const user = req.user !== undefined ? checkUser(req.user) : ic.User ? ic.User : '';
+  const cwd = req.workdir ?? (ic.WorkingDir || '/');
+  if (!cwd.startsWith('/')) throw new CtrError(`invalid working directory "${cwd}": it must be an absolute path`);
+  const binds = req.volumes.map((v) => parseVolume(v));
+  const log = parseLogOpts(req.logOpts);
+  const caps = capabilitySet(req.capAdd, req.capDrop, req.privileged);
+  const network = networkMode(req.network);
+  const stopSignal = parseSignal(req.stopSignal ?? ic.StopSignal ?? 'SIGTERM');
+  const labels = { ...(ic.Labels ?? {}), ...parseLabels(req.labels) };
+  const fileEnv = readEnvFiles(req.envFiles);
+  if (req.hostname !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,253})?$/.test(req.hostname))
+    throw new CtrError(`invalid hostname "${req.hostname}"`);
+
+  const created = new Date().toISOString();
+  let settings: ContainerSettings | undefined;
+  const rec = createRecord(req.name, (id, name) => {
+    const hostname = req.hostname ?? id.slice(0, 12);
+    const baseEnv = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
+    const env = mergeEnv(baseEnv, ic.Env ?? [], fileEnv, req.env, [`HOSTNAME=${hostname}`, 'container=ctr'], req.tty ? ['TERM=xterm'] : []);
+    settings = {
+      id, name, args, env, cwd, user, hostname, tty: req.tty, openStdin: req.interactive, caps,
+      privileged: req.privileged, readOnly: req.readOnly, init: req.init, network, binds, log,
+      autoRemove: req.rm, stopSignal, labels,
+    };
+    return {
+      id,
+      name,
+      image: image.id,
+      imageName: req.image,
+      created,
+      path: args[0]!,
+      args: args.slice(1),
+      driver: '',
+      autoRemove: req.rm,
+      config: {
+        Hostname: hostname,
+        Domainname: '',
+        User: user,
+        AttachStdin: req.attach.stdin,
+        AttachStdout: req.attach.stdout,
+        AttachStderr: req.attach.stderr,
+        ExposedPorts: ic.ExposedPorts,
+        Tty: req.tty,
+        OpenStdin: req.interactive,
+        StdinOnce: req.interactive && req.attach.stdin,
+        Env: env,
+        Cmd: cmd.length ? cmd : null,
+        Image: req.image,
+        Volumes: ic.Volumes ?? null,
+        WorkingDir: cwd,
+        Entrypoint: entrypoint.length ? entrypoint : null,
+        OnBuild: null,
+        Labels: labels,
+        StopSignal: String(stopSignal),
+      },
+      hostConfig: {
+        Binds: req.volumes,
+        NetworkMode: network === 'slirp4netns' ? 'slirp4netns' : network,
+        AutoRemove: req.rm,
+        Privileged: req.privileged,
+        ReadonlyRootfs: req.readOnly,
+        CapAdd: req.capAdd,
+        CapDrop: req.capDrop,
+        Init: req.init,
+        LogConfig: { Type: 'json-file', Config: log.raw },
+        RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+      },
+      mounts: binds.map((b) => ({
+        Type: 'bind',
+        Source: b.source,
+        Destination: b.destination,
+        Mode: b.readonly ? 'ro' : '',
+        RW: !b.readonly,
+        Propagation: 'rprivate',
+      })),
+    };
+  });
+  // Published: now the storage and the bundle. A failure here removes the container again.
+  const dir = containerDir(rec.id);
+  try {
+    const rootfs = createContainerRootfs(dir, image);
+    rec.driver = rootfs.driver;
+    writeJsonAtomic(path.join(dir, 'container.json'), rec);
+    writeNetworkFiles(dir, settings!);
+    const spec = ociSpec(settings!, rootfs, { dir, monitorDir: monitorDir(rec.id), namesLink: path.join(namesDir(), rec.name) }, image);
+    writeJsonAtomic(path.join(dir, 'config.json'), spec);
+  } catch (e) {
+    try {
+      removeDirs([unpublish(rec)]);
+    } catch {
+      /* left for the next cleanup */
+    }
+    throw e;
+  }
+  return rec;
+}

@@ -1,0 +1,191 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CtrError } from '../util/errors';
+
+/** Docker's default capability set for a container. */
+export const DEFAULT_CAPS = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+];
+
+/** Every capability the kernel knows, by number (0..40). */
+export const ALL_CAPS = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN',
+  'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE',
+  'CAP_SYS_PACCT', 'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME',
+  'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP',
+  'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ',
+  'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
+];
+
+export function normalizeCap(name: string): string {
+  const up = name.trim().toUpperCase();
+  if (up === 'ALL') return 'ALL';
+  const full = up.startsWith('CAP_') ? up : `CAP_${up}`;
+  if (!ALL_CAPS.includes(full)) throw new CtrError(`unknown capability "${name}": see capabilities(7) for the names`);
+  return full;
+}
+
+/** The capability set after --cap-add/--cap-drop/--privileged (Docker's rules: drop first, then add). */
+export function capabilitySet(add: string[], drop: string[], privileged: boolean): string[] {
+  if (privileged) return [...ALL_CAPS];
+  const adds = add.map(normalizeCap);
+  const drops = drop.map(normalizeCap);
+  let caps = drops.includes('ALL') ? [] : DEFAULT_CAPS.filter((c) => !drops.includes(c));
+  if (adds.includes('ALL')) caps = [...ALL_CAPS];
+  else for (const c of adds) if (!caps.includes(c)) caps.push(c);
+  return caps;
+}
+
+const USER_PART = '[A-Za-z0-9_][A-Za-z0-9_.-]*';
+const USER_RE = new RegExp(`^${USER_PART}(:${USER_PART})?$`);
+
+/** Validates a `-u` value: name|uid[:group|gid]. */
+export function checkUser(u: string): string {
+  if (!USER_RE.test(u)) throw new CtrError(`invalid user "${u}": use -u NAME|UID[:GROUP|GID]`);
+  for (const part of u.split(':')) {
+    if (/^[0-9]+$/.test(part) && Number(part) > 4294967294) throw new CtrError(`invalid user "${u}": ID ${part} out of range`);
+  }
+  return u;
+}
+
+export interface BindMount {
+  source: string;
+  destination: string;
+  readonly: boolean;
+  options: string[];
+}
+
+/** Parses `-v HOST:CONTAINER[:OPTIONS]` (bind mounts; named volumes come with the volume commands). */
+export function parseVolume(spec: string, cwd = process.cwd()): BindMount {
+  const parts = spec.split(':');
+  if (parts.length < 2 || parts.length > 3 || parts.some((p, i) => p === '' && i < 2))
+    throw new CtrError(`invalid volume "${spec}": use -v HOST-DIR:CONTAINER-DIR[:ro|rw]`);
+  const [src, dst, opts = ''] = parts as [string, string, string?];
+  if (!src.startsWith('/') && !src.startsWith('.'))
+    throw new CtrError(`invalid volume "${spec}": named volumes are not supported yet; give an absolute host path`);
+  if (!dst.startsWith('/')) throw new CtrError(`invalid volume "${spec}": the container path "${dst}" must be absolute`);
+  let readonly = false;
+  const options: string[] = [];
+  for (const o of opts ? opts.split(',') : []) {
+    if (o === 'ro') readonly = true;
+    else if (o === 'rw') readonly = false;
+    else if (o === 'z' || o === 'Z' || o === 'U') continue; // SELinux relabel / chown: nothing to do here
+    else if (['rprivate', 'private', 'rshared', 'shared', 'rslave', 'slave', 'nocopy', 'bind', 'rbind'].includes(o)) options.push(o);
+    else throw new CtrError(`invalid volume "${spec}": unknown option "${o}" (use ro or rw)`);
+  }
+  const source = path.resolve(cwd, src);
+  if (!fs.existsSync(source)) throw new CtrError(`invalid volume "${spec}": host path ${source} does not exist`);
+  return { source, destination: path.posix.normalize(dst), readonly, options };
+}
+
+const SIZE_RE = /^([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(i?b?)?$/i;
+export function parseSize(v: string): number {
+  const m = SIZE_RE.exec(v.trim());
+  if (!m) throw new CtrError(`invalid size "${v}": use a number with an optional unit k, m or g (e.g. 10m)`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Math.floor(Number(m[1]) * mult);
+}
+
+export interface LogOptions {
+  maxSize: number;
+  raw: Record<string, string>;
+}
+
+/** Parses `--log-opt KEY=VALUE` (json-file options: max-size, max-file). */
+export function parseLogOpts(opts: string[]): LogOptions {
+  const out: LogOptions = { maxSize: 0, raw: {} };
+  for (const o of opts) {
+    const eq = o.indexOf('=');
+    if (eq <= 0) throw new CtrError(`invalid --log-opt "${o}": use KEY=VALUE (e.g. max-size=10m)`);
+    const k = o.slice(0, eq);
+    const v = o.slice(eq + 1);
+    if (k === 'max-size') {
+      out.maxSize = parseSize(v);
+      if (out.maxSize <= 0) throw new CtrError(`invalid --log-opt "${o}": max-size must be positive`);
+    } else if (k === 'max-file') {
+      if (!/^[1-9][0-9]*$/.test(v)) throw new CtrError(`invalid --log-opt "${o}": max-file must be a positive number`);
+    } else if (k === 'tag' || k === 'path' || k === 'mode' || k === 'labels' || k === 'env') {
+      /* accepted, informational */
+    } else {
+      throw new CtrError(`invalid --log-opt "${o}": unknown option "${k}" (known: max-size, max-file)`);
+    }
+    out.raw[k] = v;
+  }
+  return out;
+}
+
+/** Merges environment lists: later entries override earlier keys; `KEY` alone takes the host's value. */
+export function mergeEnv(...lists: string[][]): string[] {
+  const map = new Map<string, string>();
+  for (const list of lists)
+    for (const e of list) {
+      const eq = e.indexOf('=');
+      if (eq === 0) throw new CtrError(`invalid environment variable "${e}": the name is empty`);
+      if (eq < 0) {
+        const hv = process.env[e];
+        if (hv !== undefined) map.set(e, hv);
+        continue;
+      }
+      map.set(e.slice(0, eq), e.slice(eq + 1));
+    }
+  return [...map].map(([k, v]) => `${k}=${v}`);
+}
+
+/** Reads `--env-file` files: KEY=VALUE lines, # comments and blank lines skipped. */
+export function readEnvFiles(files: string[]): string[] {
+  const out: string[] = [];
+  for (const f of files) {
+    let text: string;
+    try {
+      text = fs.readFileSync(f, 'utf8');
+    } catch (e) {
+      throw new CtrError(`cannot read env file ${f}: ${(e as Error).message.replace(/^[A-Z]+: /, '')}`);
+    }
+    for (const raw of text.split('\n')) {
+      const line = raw.replace(/\r$/, '');
+      if (!line.trim() || line.trimStart().startsWith('#')) continue;
+      out.push(line.trimStart());
+    }
+  }
+  return out;
+}
+
+const SIGNALS: Record<string, number> = {
+  HUP: 1, INT: 2, QUIT: 3, ILL: 4, TRAP: 5, ABRT: 6, IOT: 6, BUS: 7, FPE: 8, KILL: 9, USR1: 10, SEGV: 11, USR2: 12,
+  PIPE: 13, ALRM: 14, TERM: 15, STKFLT: 16, CHLD: 17, CONT: 18, STOP: 19, TSTP: 20, TTIN: 21, TTOU: 22, URG: 23,
+  XCPU: 24, XFSZ: 25, VTALRM: 26, PROF: 27, WINCH: 28, IO: 29, POLL: 29, PWR: 30, SYS: 31,
+};
+
+/** Signal name or number → number ("SIGTERM", "TERM", "15", "RTMIN+3"). */
+export function parseSignal(s: string): number {
+  const t = s.trim().toUpperCase().replace(/^SIG/, '');
+  if (/^[0-9]+$/.test(t)) {
+    const n = Number(t);
+    if (n >= 1 && n <= 64) return n;
+  } else if (SIGNALS[t] !== undefined) return SIGNALS[t]!;
+  const rt = /^RTMIN(?:\+([0-9]+))?$/.exec(t);
+  if (rt) {
+    const n = 34 + Number(rt[1] ?? 0);
+    if (n <= 64) return n;
+  }
+  throw new CtrError(`invalid signal "${s}": use a name such as SIGTERM or a number`);
+}
+
+export function signalName(n: number): string {
+  for (const [k, v] of Object.entries(SIGNALS)) if (v === n && k !== 'IOT' && k !== 'POLL') return `SIG${k}`;
+  return String(n);
+}
+
+/** Docker's -l/--label KEY=VALUE (KEY alone means an empty value). */
+export function parseLabels(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of list) {
+    const eq = l.indexOf('=');
+    if (eq === 0) throw new CtrError(`invalid label "${l}": the key is empty`);
+    if (eq < 0) out[l] = '';
+    else out[l.slice(0, eq)] = l.slice(eq + 1);
+  }
+  return out;
+}

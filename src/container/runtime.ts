@@ -1,0 +1,192 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { CtrError } from '../util/errors';
+import { findHelper, forwardNotes, helperArgs, helperError, ensureRunroot } from '../util/helper';
+import { spawn, spawnSync } from 'node:child_process';
+import { containerDir, monitorDir } from './store';
+import { isActive, pausedMarker, runtimeState, type RuntimeState } from './state';
+import type { ContainerRecord } from './types';
+
+export interface AttachOptions {
+  stdin: boolean;
+  tty: boolean;
+  detachKeys?: string;
+  sigProxy: boolean;
+  stdout?: boolean;
+  stderr?: boolean;
+}
+
+function clearRunState(rec: ContainerRecord): void {
+  const dir = containerDir(rec.id);
+  for (const f of ['exit.json', 'state.json', 'paused']) fs.rmSync(path.join(dir, f), { force: true });
+  fs.mkdirSync(monitorDir(rec.id), { recursive: true, mode: 0o700 });
+}
+
+function attachFlags(o: AttachOptions): string[] {
+  const a: string[] = [];
+  if (o.stdin) a.push('--stdin');
+  if (o.tty) a.push('--tty');
+  if (o.detachKeys !== undefined) a.push('--detach-keys', o.detachKeys);
+  if (o.sigProxy) a.push('--sig-proxy');
+  if (o.stdout === false) a.push('--no-stdout');
+  if (o.stderr === false) a.push('--no-stderr');
+  return a;
+}
+
+/** Starts a created or exited container and returns once its process runs. */
+export function startDetached(rec: ContainerRecord): void {
+  ensureRunroot();
+  clearRunState(rec);
+  const r = spawnSync(findHelper(), helperArgs(['run', containerDir(rec.id)]), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.error) throw new CtrError(`cannot run ctr-helper: ${r.error.message}`);
+  forwardNotes(r.stderr);
+  if (r.status !== 0) throw new CtrError(helperError(r.stderr), r.status && r.status > 0 ? r.status : 125);
+}
+
+/**
+ * Starts the container with our stdio attached (the helper is the attach client) and resolves
+ * with the container's exit code (or 0 when the user detached).
+ */
+export function startAttached(rec: ContainerRecord, o: AttachOptions): Promise<number> {
+  ensureRunroot();
+  clearRunState(rec);
+  return runAttachedHelper(['run', containerDir(rec.id), '--attach', ...attachFlags(o)]);
+}
+
+/** Attaches to a running container through the helper's attach client. */
+export function attachRunning(rec: ContainerRecord, o: AttachOptions): Promise<number> {
+  return runAttachedHelper(['attach', path.join(monitorDir(rec.id), 'attach'), ...attachFlags(o)]);
+}
+
+export function runAttachedHelper(args: string[], env?: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(findHelper(), helperArgs(args), { stdio: 'inherit', env: { ...(env ?? process.env), CTR_ERROR_PREFIX: 'Error: ' } });
+    // The helper forwards signals to the container (--sig-proxy); we only pass on the ones sent to us.
+    const forward = (sig: NodeJS.Signals) => () => {
+      try {
+        child.kill(sig);
+      } catch {
+        /* gone */
+      }
+    };
+    const handlers: [NodeJS.Signals, () => void][] = [
+      ['SIGINT', () => {}],
+      ['SIGTERM', forward('SIGTERM')],
+      ['SIGHUP', forward('SIGHUP')],
+      ['SIGQUIT', () => {}],
+    ];
+    for (const [s, h] of handlers) process.on(s, h);
+    child.on('error', (e) => reject(new CtrError(`cannot run ctr-helper: ${e.message}`)));
+    child.on('exit', (code, signal) => {
+      for (const [s, h] of handlers) process.off(s, h);
+      resolve(code ?? 128 + (signal ? (require('node:os').constants.signals[signal] as number) : 0));
+    });
+  });
+}
+
+/** A connection to the monitor's attach socket, as a control client (no stdio). */
+function control(rec: ContainerRecord): Promise<net.Socket> {
+  const sock = path.join(monitorDir(rec.id), 'attach');
+  return new Promise((resolve, reject) => {
+    const s = net.connect(sock);
+    s.once('connect', () => {
+      s.write(Buffer.from([7, 0, 0, 0, 1, 0]));
+      resolve(s);
+    });
+    s.once('error', (e) => reject(new CtrError(`cannot reach the monitor of ${rec.name}: ${e.message}`)));
+  });
+}
+
+/** Waits on an open control connection for the exit frame; resolves with the exit code or undefined on timeout. */
+function waitExitFrame(s: net.Socket, timeoutMs: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    let buf = Buffer.alloc(0);
+    let done = false;
+    const finish = (v: number | undefined) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      s.removeAllListeners('data');
+      resolve(v);
+    };
+    const timer = timeoutMs >= 0 ? setTimeout(() => finish(undefined), timeoutMs) : undefined;
+    s.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 5) {
+        const type = buf[0]!;
+        const len = buf.readUInt32BE(1);
+        if (buf.length < 5 + len) break;
+        if (type === 3 && len >= 4) finish(buf.readInt32BE(5));
+        buf = buf.subarray(5 + len);
+      }
+    });
+    s.on('close', () => finish(-1));
+  });
+}
+
+function signalFrame(sig: number): Buffer {
+  const b = Buffer.alloc(9);
+  b[0] = 6;
+  b.writeUInt32BE(4, 1);
+  b.writeUInt32BE(sig, 5);
+  return b;
+}
+
+/** Sends a signal to the container's init (through its monitor). */
+export async function killContainer(rec: ContainerRecord, sig: number): Promise<void> {
+  const s = await control(rec);
+  await new Promise<void>((r) => s.write(signalFrame(sig), () => r()));
+  s.end();
+}
+
+/** Stops: stop signal, then SIGKILL after timeoutSec. Resolves when the container has exited. */
+export async function stopContainer(rec: ContainerRecord, stopSignal: number, timeoutSec: number): Promise<void> {
+  let st = runtimeState(rec);
+  if (!isActive(st)) return;
+  let s: net.Socket;
+  try {
+    s = await control(rec);
+  } catch (e) {
+    st = runtimeState(rec);
+    if (!isActive(st)) return;
+    throw e;
+  }
+  if (st.status === 'paused') s.write(signalFrame(18)); // SIGCONT so the signal can be handled
+  if (timeoutSec > 0) {
+    s.write(signalFrame(stopSignal));
+    const code = await waitExitFrame(s, timeoutSec * 1000);
+    if (code !== undefined) {
+      s.destroy();
+      return;
+    }
+  }
+  s.write(signalFrame(9));
+  await waitExitFrame(s, -1);
+  s.destroy();
+}
+
+/** Resolves with the exit code once the container has exited. */
+export async function waitContainer(rec: ContainerRecord): Promise<number> {
+  for (;;) {
+    const st: RuntimeState = runtimeState(rec);
+    if (st.status === 'exited') return st.exitCode;
+    if (isActive(st)) {
+      try {
+        const s = await control(rec);
+        const code = await waitExitFrame(s, -1);
+        s.destroy();
+        // --rm removes the container before the exit frame: the frame is all there is.
+        if (code !== undefined && code >= 0 && !fs.existsSync(containerDir(rec.id))) return code;
+      } catch {
+        /* monitor gone between the checks: re-read */
+      }
+      const after = runtimeState(rec);
+      if (after.status === 'exited') return after.exitCode;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    if (!fs.existsSync(containerDir(rec.id))) throw new CtrError(`no such container: ${rec.name}`);
+  }
+}
+
+export { pausedMarker };
