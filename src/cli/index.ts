@@ -1,5 +1,27 @@
 import type { CommandClass } from 'clipanion';
 import { VersionCommand } from './system/version';
+import { InfoCommand } from './system/info';
+import { UnshareCommand } from './system/unshare';
+import { CreateCommand } from './container/create';
+import { RunCommand } from './container/run';
+import { PsCommand } from './container/ps';
+import { LogsCommand } from './container/logs';
+import { InspectContainerCommand } from './container/inspect';
+import { ExecCommand } from './container/exec';
+import { TopCommand } from './container/top';
+import { lifecycleCommands } from './container/lifecycle';
 
 /** Every command ctr knows; one clipanion class per file under src/cli/<noun>/<verb>.ts. */
-export const commands: CommandClass[] = [VersionCommand];
+export const commands: CommandClass[] = [
+  VersionCommand,
+  InfoCommand,
+  UnshareCommand,
+  CreateCommand,
+  RunCommand,
+  PsCommand,
+  LogsCommand,
+  InspectContainerCommand,
+  ExecCommand,
+  TopCommand,
+  ...lifecycleCommands,
+];

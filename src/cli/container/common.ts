@@ -1,0 +1,30 @@
+import { CtrError, EXIT_ENGINE } from '../../util/errors';
+import { findContainer } from '../../container/store';
+import type { ContainerRecord } from '../../container/types';
+
+/**
+ * Runs fn for each container reference; errors are printed one line each and the command
+ * fails (125) at the end, as Docker does for `rm a b c`.
+ */
+export async function eachContainer(
+  refs: string[],
+  stderr: NodeJS.WritableStream,
+  fn: (rec: ContainerRecord, ref: string) => Promise<void> | void,
+): Promise<number> {
+  let failed = 0;
+  let lastCode = EXIT_ENGINE;
+  for (const ref of refs) {
+    try {
+      await fn(findContainer(ref), ref);
+    } catch (e) {
+      failed++;
+      lastCode = e instanceof CtrError ? e.exitCode : EXIT_ENGINE;
+      stderr.write(`Error: ${(e as Error).message}\n`);
+    }
+  }
+  return failed ? lastCode : 0;
+}
+
+export function requireArgs(list: string[], what: string): void {
+  if (!list.length) throw new CtrError(`${what} requires at least one container name or ID`);
+}

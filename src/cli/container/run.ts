@@ -1,0 +1,39 @@
+import { Command, Option } from 'clipanion';
+import { createContainer } from '../../container/create';
+import { startAttached, startDetached } from '../../container/runtime';
+import { CreateOptionsCommand } from './create-options';
+import { removeContainers } from '../../container/rm';
+import { containerDir } from '../../container/store';
+import { isActive, runtimeState } from '../../container/state';
+
+export class RunCommand extends CreateOptionsCommand {
+  static override paths = [['run'], ['container', 'run']];
+  static override usage = Command.Usage({ description: 'Run a command in a new container', details: 'ctr run [OPTIONS] IMAGE [COMMAND] [ARG...]' });
+  detach = Option.Boolean('-d,--detach', false, { description: 'Run in the background and print the container ID' });
+  detachKeys = Option.String('--detach-keys', { description: 'Key sequence for detaching (default ctrl-p,ctrl-q)' });
+  sigProxy = Option.Boolean('--sig-proxy', true, { description: 'Forward received signals to the container' });
+
+  async execute(): Promise<number> {
+    const rec = createContainer(this.request({ stdin: this.interactive && !this.detach, stdout: !this.detach, stderr: !this.detach }));
+    if (this.detach) {
+      try {
+        startDetached(rec);
+      } catch (e) {
+        if (this.rm) removeContainers([rec], { force: true, quiet: true });
+        throw e;
+      }
+      this.context.stdout.write(rec.id + '\n');
+      return 0;
+    }
+    const code = await startAttached(rec, {
+      stdin: this.interactive,
+      tty: this.tty,
+      detachKeys: this.detachKeys,
+      sigProxy: this.sigProxy && !this.tty,
+    });
+    // The monitor removes --rm containers itself; this covers a helper that failed before it ran.
+    if (this.rm && require('node:fs').existsSync(containerDir(rec.id)) && !isActive(runtimeState(rec)))
+      removeContainers([rec], { force: true, quiet: true });
+    return code;
+  }
+}
