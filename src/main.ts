@@ -3,6 +3,7 @@ import { CtrError } from './util/errors';
 import { setGlobalOptions, type GlobalOptions, type LogLevel, type StorageDriverName } from './state/context';
 import { commands } from './cli/index';
 import { VERSION } from './version';
+import { CREATE_VALUE_OPTIONS } from './cli/container/create-options';
 
 const GLOBAL_WITH_VALUE: Record<string, keyof GlobalOptions> = {
   '--root': 'root',
@@ -39,6 +40,37 @@ export function parseGlobalOptions(argv: string[]): { globals: GlobalOptions; re
   return { globals, rest: argv.slice(i) };
 }
 
+/**
+ * For `run`/`create`, Docker's `-h` is --hostname, not help: rewrite it in the options before
+ * the image name (clipanion reserves -h for help).
+ */
+export function rewriteHostnameFlag(args: string[]): string[] {
+  let start = 0;
+  if (args[0] === 'run' || args[0] === 'create') start = 1;
+  else if (args[0] === 'container' && (args[1] === 'run' || args[1] === 'create')) start = 2;
+  else return args;
+  const out = args.slice();
+  for (let i = start; i < out.length; i++) {
+    const a = out[i]!;
+    if (a === '--' || !a.startsWith('-') || a === '-') break;
+    if (a === '-h') {
+      out[i] = '--hostname';
+      i++;
+      continue;
+    }
+    if (a.startsWith('--')) {
+      if (!a.includes('=') && CREATE_VALUE_OPTIONS.has(a)) i++;
+      continue;
+    }
+    // short options, possibly bundled (-it, -e X, -eX)
+    const last = `-${a[a.length - 1]}`;
+    if (a.length === 2 && CREATE_VALUE_OPTIONS.has(a)) i++;
+    else if (a.length > 2 && CREATE_VALUE_OPTIONS.has(`-${a[1]}`)) continue; // -eFOO=bar
+    else if (CREATE_VALUE_OPTIONS.has(last)) i++;
+  }
+  return out;
+}
+
 export function reportError(e: unknown, logLevel?: string): number {
   if (e instanceof CtrError) {
     process.stderr.write(`Error: ${e.message}\n`);
@@ -62,6 +94,7 @@ export async function main(argv: string[]): Promise<number> {
     return reportError(e);
   }
   setGlobalOptions(parsed.globals);
+  parsed.rest = rewriteHostnameFlag(parsed.rest);
   const cli = new Cli({ binaryLabel: 'ctr', binaryName: 'ctr', binaryVersion: VERSION, enableCapture: false, enableColors: false });
   cli.register(Builtins.HelpCommand);
   for (const c of commands) cli.register(c);
