@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs ctr on a fresh machine: the OS packages it needs (apt or dnf/yum), sub-ID ranges
+# for the invoking user, then builds ctr and ctr-helper from this checkout and installs them.
+#
+#   sudo ./packaging/install.sh            # PREFIX=/usr/local by default
+#
+# Env: PREFIX (install prefix), CTR_USER (user to give /etc/subuid ranges; default $SUDO_USER),
+#      SKIP_DEPS=1 (do not install OS packages), SKIP_BUILD=1 (install what dist/ holds).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PREFIX=${PREFIX:-/usr/local}
+CTR_USER=${CTR_USER:-${SUDO_USER:-}}
+log() { printf '== %s\n' "$*"; }
+[ "$(id -u)" = 0 ] || { echo "install.sh: run as root (sudo ./packaging/install.sh)" >&2; exit 1; }
+
+if [ "${SKIP_DEPS:-0}" != 1 ]; then
+  if command -v apt-get >/dev/null; then
+    pkgs="uidmap slirp4netns fuse-overlayfs fuse3 make gcc libc6-dev musl-tools procps iproute2 ca-certificates"
+    missing=""
+    for p in $pkgs; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"; done
+    command -v npm >/dev/null || missing="$missing nodejs npm"
+    if [ -n "$missing" ]; then
+      log "apt-get install$missing"
+      apt-get update -q
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+    fi
+  elif command -v dnf >/dev/null || command -v yum >/dev/null; then
+    PM=$(command -v dnf || command -v yum)
+    log "$PM install"
+    "$PM" install -y shadow-utils slirp4netns fuse-overlayfs fuse3 make gcc glibc-static procps-ng iproute nodejs npm || \
+      "$PM" install -y shadow-utils slirp4netns fuse-overlayfs make gcc glibc-static procps-ng iproute nodejs npm
+  else
+    echo "install.sh: neither apt-get nor dnf/yum found: install uidmap (newuidmap), slirp4netns, fuse-overlayfs, gcc, make, node and npm yourself, then rerun with SKIP_DEPS=1" >&2
+    exit 1
+  fi
+fi
+
+# Sub-ID ranges for the user who will run ctr.
+if [ -n "$CTR_USER" ] && [ "$CTR_USER" != root ]; then
+  for f in /etc/subuid /etc/subgid; do
+    touch "$f"
+    if ! grep -q "^$CTR_USER:" "$f" && ! grep -q "^$(id -u "$CTR_USER"):" "$f"; then
+      # next free range after the highest one in use, 65536 IDs
+      start=$(awk -F: 'BEGIN{m=100000} {e=$2+$3; if (e>m) m=e} END{print m}' "$f")
+      echo "$CTR_USER:$start:65536" >> "$f"
+      log "added $CTR_USER:$start:65536 to $f"
+    fi
+  done
+  uid=$(id -u "$CTR_USER")
+  if [ ! -d "/run/user/$uid" ] && [ -d /run/user ] || [ ! -d "/run/user/$uid" ]; then
+    install -d -m 0700 -o "$CTR_USER" -g "$(id -g "$CTR_USER")" "/run/user/$uid" 2>/dev/null || true
+  fi
+fi
+for dev in /dev/fuse /dev/net/tun; do
+  if [ -e "$dev" ] && [ "$(stat -c %a "$dev")" = 600 ]; then
+    chmod 0666 "$dev"; log "made $dev usable by non-root users (0666, as distributions ship it)"
+  fi
+done
+
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  log "building"
+  npm ci --no-audit --no-fund
+  npm run build
+  npm run package
+fi
+install -D -m 0755 dist/bin/ctr "$PREFIX/bin/ctr"
+install -D -m 0755 native/build/ctr-helper "$PREFIX/libexec/ctr/ctr-helper"
+log "installed $PREFIX/bin/ctr and $PREFIX/libexec/ctr/ctr-helper"
+"$PREFIX/bin/ctr" version
