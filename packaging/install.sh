@@ -47,9 +47,8 @@ if [ -n "$CTR_USER" ] && [ "$CTR_USER" != root ]; then
     fi
   done
   uid=$(id -u "$CTR_USER")
-  if [ ! -d "/run/user/$uid" ] && [ -d /run/user ] || [ ! -d "/run/user/$uid" ]; then
-    install -d -m 0700 -o "$CTR_USER" -g "$(id -g "$CTR_USER")" "/run/user/$uid" 2>/dev/null || true
-  fi
+  # without systemd-logind nothing creates the user's runtime dir
+  [ -d "/run/user/$uid" ] || install -d -m 0700 -o "$CTR_USER" -g "$(id -g "$CTR_USER")" "/run/user/$uid"
 fi
 for dev in /dev/fuse /dev/net/tun; do
   if [ -e "$dev" ] && [ "$(stat -c %a "$dev")" = 600 ]; then
