@@ -1,2 +1,853 @@
-#include "helper.h"
-int cmd_untar(int argc, char **argv) { die(125, "cmd_untar: not implemented yet"); }
+/* untar: unpack an uncompressed tar stream (ustar, GNU, PAX) from stdin into a directory.
+ *
+ * Safety: every name is placed inside DIR. The parent of each entry is resolved with
+ * pr_open_dir() (chroot semantics: ".." stops at DIR, symlinks are followed as if DIR were
+ * "/"), and the entry itself is made relative to that directory fd with *at() calls that never
+ * follow the last component (O_EXCL / O_NOFOLLOW / AT_SYMLINK_NOFOLLOW); anything already there
+ * is removed first (a directory over a directory is kept and updated). Hard-link targets are
+ * resolved the same way and linked without being followed.
+ *
+ * OCI whiteouts become overlay whiteouts: ".wh.NAME" -> char device 0:0 at NAME,
+ * ".wh..wh..opq" -> the opaque xattr on the directory. */
+#include "storage.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RDBUF (4u << 20)       /* read buffer: large writes for large files */
+#define MAX_PAX (16u << 20)    /* a PAX header bigger than this is refused */
+#define MAX_LONGNAME (1u << 16) /* GNU long name / long link */
+
+/* ---- input ---- */
+
+struct rd {
+  int fd;
+  unsigned char *buf;
+  size_t pos, len;
+  int eof;
+};
+
+/* ---- PAX records ---- */
+
+struct kv {
+  char *key;
+  unsigned char *val;
+  size_t len;
+};
+struct kvset {
+  struct kv *v;
+  size_t n, cap;
+};
+
+struct xattr {
+  const char *name;
+  const unsigned char *val;
+  size_t len;
+};
+
+struct ent {
+  char type;
+  char *name, *link;
+  int64_t size, uid, gid, mode;
+  struct timespec mtime, atime;
+  int has_atime, sparse;
+  unsigned devmaj, devmin;
+  struct xattr *xa;
+  size_t nxa, cxa;
+};
+
+struct dirfix {
+  char *path;
+  size_t depth, order;
+  dev_t dev;
+  ino_t ino;
+  mode_t mode;
+  struct timespec ts[2];
+};
+
+static struct {
+  int root;
+  int rootless_xattrs;
+  const char *cur; /* entry being processed, for messages */
+  char *cache_key; /* parent directory cache: one entry */
+  int cache_fd;
+  struct dirfix *df;
+  size_t ndf, cdf;
+  uint64_t entries, bytes;
+  int notes;
+  uint64_t skipped_dev, chown_fail, xattr_fail, overlay_xattrs, unsupported, dotdot;
+  int64_t chown_uid, chown_gid;
+  int chown_errno, xattr_errno;
+  char xattr_names[200];
+  char unsupported_types[40];
+} U = {.cache_fd = -1};
+
+/* ---- errors ---- */
+
+__attribute__((noreturn, format(printf, 1, 2))) static void fail(const char *fmt, ...) {
+  char why[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  die(1, "untar: %s: %s", U.cur ? show(U.cur) : "archive", why);
+}
+
+__attribute__((noreturn)) static void fail_errno(const char *what) {
+  int e = errno;
+  fail("%s: %s", what, strerror(e));
+}
+
+static void *xmalloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) die(125, "untar: out of memory");
+  return p;
+}
+
+static char *xstrndup(const void *s, size_t n) {
+  size_t l = strnlen(s, n);
+  char *p = xmalloc(l + 1);
+  memcpy(p, s, l);
+  p[l] = 0;
+  return p;
+}
+
+/* ---- reader ---- */
+
+/* make at least WANT (<= RDBUF) bytes available; returns what is available (less only at EOF) */
+static size_t rd_fill(struct rd *r, size_t want) {
+  if (r->len - r->pos >= want) return r->len - r->pos;
+  if (r->pos + want > RDBUF) {
+    memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+    r->len -= r->pos;
+    r->pos = 0;
+  }
+  while (r->len - r->pos < want && !r->eof) {
+    ssize_t n = read(r->fd, r->buf + r->len, RDBUF - r->len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die_errno(125, "untar: reading the archive from stdin");
+    }
+    if (n == 0) {
+      r->eof = 1;
+      break;
+    }
+    r->len += (size_t)n;
+  }
+  return r->len - r->pos;
+}
+
+static void rd_truncated(uint64_t missing) {
+  fail("truncated archive: %" PRIu64 " more bytes expected", missing);
+}
+
+/* pass N bytes to SINK (fd, or -1 to discard): buffered bytes first, then big refills */
+static void rd_copy(struct rd *r, uint64_t n, int sink) {
+  while (n) {
+    size_t a = r->len - r->pos;
+    if (a == 0) {
+      r->pos = r->len = 0;
+      a = rd_fill(r, n < RDBUF ? (size_t)n : RDBUF);
+      if (a == 0) rd_truncated(n);
+    }
+    size_t k = a < n ? a : (size_t)n;
+    if (sink >= 0 && st_write_all(sink, r->buf + r->pos, k) < 0) fail_errno("write");
+    r->pos += k;
+    n -= k;
+  }
+}
+
+static void rd_pad(struct rd *r, uint64_t size) { rd_copy(r, (512 - (size & 511)) & 511, -1); }
+
+static unsigned char *rd_meta(struct rd *r, uint64_t size) {
+  unsigned char *b = xmalloc((size_t)size + 1);
+  size_t o = 0;
+  while (o < size) {
+    size_t a = r->len - r->pos;
+    if (a == 0) {
+      r->pos = r->len = 0;
+      a = rd_fill(r, size - o < RDBUF ? (size_t)(size - o) : RDBUF);
+      if (a == 0) rd_truncated(size - o);
+    }
+    size_t k = a < size - o ? a : (size_t)(size - o);
+    memcpy(b + o, r->buf + r->pos, k);
+    r->pos += k;
+    o += k;
+  }
+  b[size] = 0;
+  rd_pad(r, size);
+  return b;
+}
+
+/* ---- header fields ---- */
+
+/* octal (spaces/NULs around) or GNU base-256 (high bit of the first byte set) */
+static int parse_num(const unsigned char *p, size_t n, int64_t *out) {
+  if (n && (p[0] & 0x80)) {
+    unsigned char inv = (p[0] & 0x40) ? 0xff : 0;
+    uint64_t x = 0;
+    for (size_t i = 0; i < n; i++) {
+      unsigned char c = (unsigned char)(p[i] ^ inv);
+      if (i == 0) c &= 0x7f;
+      if (x >> 56) return -1;
+      x = (x << 8) | c;
+    }
+    if (x >> 63) return -1;
+    *out = inv ? -(int64_t)x - 1 : (int64_t)x;
+    return 0;
+  }
+  size_t i = 0;
+  while (i < n && (p[i] == ' ' || p[i] == 0)) i++;
+  uint64_t v = 0;
+  for (; i < n && p[i] >= '0' && p[i] <= '7'; i++) {
+    if (v >> 60) return -1;
+    v = v * 8 + (uint64_t)(p[i] - '0');
+  }
+  if (i < n && p[i] != ' ' && p[i] != 0) return -1;
+  *out = (int64_t)v;
+  return 0;
+}
+
+static int checksum_ok(const unsigned char *h) {
+  int64_t want;
+  if (parse_num(h + 148, 8, &want) < 0) return 0;
+  int64_t us = 0, ss = 0;
+  for (int i = 0; i < 512; i++) {
+    unsigned char c = (i >= 148 && i < 156) ? ' ' : h[i];
+    us += c;
+    ss += (signed char)c;
+  }
+  return us == want || ss == want;
+}
+
+static int is_zero_block(const unsigned char *h) {
+  for (int i = 0; i < 512; i++)
+    if (h[i]) return 0;
+  return 1;
+}
+
+/* ---- PAX ---- */
+
+static void kv_put(struct kvset *s, const unsigned char *key, size_t klen, const unsigned char *val, size_t vlen) {
+  for (size_t i = 0; i < s->n; i++) {
+    if (strlen(s->v[i].key) == klen && memcmp(s->v[i].key, key, klen) == 0) {
+      free(s->v[i].val);
+      s->v[i].val = xmalloc(vlen + 1);
+      memcpy(s->v[i].val, val, vlen);
+      s->v[i].val[vlen] = 0;
+      s->v[i].len = vlen;
+      return;
+    }
+  }
+  if (s->n == s->cap) {
+    s->cap = s->cap ? s->cap * 2 : 8;
+    s->v = realloc(s->v, s->cap * sizeof *s->v);
+    if (!s->v) die(125, "untar: out of memory");
+  }
+  struct kv *k = &s->v[s->n++];
+  k->key = xstrndup(key, klen);
+  k->val = xmalloc(vlen + 1);
+  memcpy(k->val, val, vlen);
+  k->val[vlen] = 0;
+  k->len = vlen;
+}
+
+static void kv_clear(struct kvset *s) {
+  for (size_t i = 0; i < s->n; i++) {
+    free(s->v[i].key);
+    free(s->v[i].val);
+  }
+  s->n = 0;
+}
+
+static void parse_pax(const unsigned char *b, size_t n, struct kvset *s) {
+  size_t i = 0;
+  while (i < n) {
+    if (b[i] == 0) break; /* trailing padding */
+    size_t len = 0, j = i;
+    while (j < n && b[j] >= '0' && b[j] <= '9') {
+      len = len * 10 + (size_t)(b[j] - '0');
+      if (len > n) fail("malformed PAX header: record length");
+      j++;
+    }
+    if (j == i || j >= n || b[j] != ' ' || i + len > n || len <= j - i + 1 || b[i + len - 1] != '\n')
+      fail("malformed PAX header");
+    j++;
+    const unsigned char *end = b + i + len - 1;
+    const unsigned char *eq = memchr(b + j, '=', (size_t)(end - (b + j)));
+    if (!eq || eq == b + j) fail("malformed PAX header: record without a key");
+    kv_put(s, b + j, (size_t)(eq - (b + j)), eq + 1, (size_t)(end - eq - 1));
+    i += len;
+  }
+}
+
+static int64_t pax_int(const struct kv *k) {
+  if (!k->len) fail("malformed PAX %s", k->key);
+  int64_t v = 0;
+  for (size_t i = 0; i < k->len; i++) {
+    if (k->val[i] < '0' || k->val[i] > '9' || v > (INT64_MAX - 9) / 10) fail("malformed PAX %s", k->key);
+    v = v * 10 + (k->val[i] - '0');
+  }
+  return v;
+}
+
+static struct timespec pax_time(const struct kv *k) {
+  const unsigned char *p = k->val, *e = k->val + k->len;
+  int neg = 0;
+  if (p < e && *p == '-') {
+    neg = 1;
+    p++;
+  }
+  int64_t s = 0;
+  long ns = 0;
+  if (p == e || *p < '0' || *p > '9') fail("malformed PAX %s", k->key);
+  for (; p < e && *p >= '0' && *p <= '9'; p++) {
+    if (s > (INT64_MAX - 9) / 10) fail("malformed PAX %s", k->key);
+    s = s * 10 + (*p - '0');
+  }
+  if (p < e && *p == '.') {
+    p++;
+    int d = 0;
+    for (; p < e && *p >= '0' && *p <= '9'; p++, d++)
+      if (d < 9) ns = ns * 10 + (*p - '0');
+    for (; d < 9; d++) ns *= 10;
+  }
+  if (p != e) fail("malformed PAX %s", k->key);
+  struct timespec t;
+  if (neg) {
+    t.tv_sec = -(time_t)s;
+    t.tv_nsec = 0;
+    if (ns) {
+      t.tv_sec -= 1;
+      t.tv_nsec = 1000000000L - ns;
+    }
+  } else {
+    t.tv_sec = (time_t)s;
+    t.tv_nsec = ns;
+  }
+  return t;
+}
+
+static void ent_add_xattr(struct ent *e, const char *name, const unsigned char *val, size_t len) {
+  for (size_t i = 0; i < e->nxa; i++) {
+    if (strcmp(e->xa[i].name, name) == 0) {
+      e->xa[i].val = val;
+      e->xa[i].len = len;
+      return;
+    }
+  }
+  if (e->nxa == e->cxa) {
+    e->cxa = e->cxa ? e->cxa * 2 : 4;
+    e->xa = realloc(e->xa, e->cxa * sizeof *e->xa);
+    if (!e->xa) die(125, "untar: out of memory");
+  }
+  e->xa[e->nxa++] = (struct xattr){name, val, len};
+}
+
+static void apply_pax(struct ent *e, const struct kvset *s) {
+  for (size_t i = 0; i < s->n; i++) {
+    const struct kv *k = &s->v[i];
+    if (strcmp(k->key, "path") == 0) {
+      if (k->len) {
+        free(e->name);
+        e->name = xstrndup(k->val, k->len);
+      }
+    } else if (strcmp(k->key, "linkpath") == 0) {
+      if (k->len) {
+        free(e->link);
+        e->link = xstrndup(k->val, k->len);
+      }
+    } else if (strcmp(k->key, "size") == 0) {
+      e->size = pax_int(k);
+    } else if (strcmp(k->key, "uid") == 0) {
+      e->uid = pax_int(k);
+    } else if (strcmp(k->key, "gid") == 0) {
+      e->gid = pax_int(k);
+    } else if (strcmp(k->key, "mtime") == 0) {
+      e->mtime = pax_time(k);
+    } else if (strcmp(k->key, "atime") == 0) {
+      e->atime = pax_time(k);
+      e->has_atime = 1;
+    } else if (strncmp(k->key, "SCHILY.xattr.", 13) == 0) {
+      if (k->key[13]) ent_add_xattr(e, k->key + 13, k->val, k->len);
+    } else if (strncmp(k->key, "GNU.sparse.", 11) == 0) {
+      e->sparse = 1;
+    }
+  }
+}
+
+/* ---- placement ---- */
+
+static void cache_drop(void) {
+  free(U.cache_key);
+  U.cache_key = NULL; /* the fd stays open until replaced: the current entry may still use it */
+}
+
+static void cache_set(const char *key, int fd) {
+  if (U.cache_fd >= 0) close(U.cache_fd);
+  free(U.cache_key);
+  U.cache_key = strdup(key);
+  U.cache_fd = fd;
+  if (!U.cache_key) die(125, "untar: out of memory");
+}
+
+/* the directory holding an entry, created on the way when missing; never closed by callers */
+static int get_parent(const char *parent) {
+  if (!*parent) return U.root;
+  if (U.cache_key && strcmp(U.cache_key, parent) == 0) return U.cache_fd;
+  int fd = pr_open_dir(U.root, parent, 1);
+  if (fd < 0) {
+    int e = errno;
+    if (e == ENOTDIR) fail("a parent of this entry is not a directory");
+    if (e == ELOOP) fail("too many levels of symbolic links in the parent directories");
+    errno = e;
+    fail_errno("cannot open the parent directory");
+  }
+  cache_set(parent, fd);
+  return fd;
+}
+
+/* remove whatever is at LEAF so that a new entry can take its place */
+static void remove_existing(int pfd, const char *leaf) {
+  char where[PATH_MAX];
+  where[0] = 0;
+  cache_drop();
+  if (rm_at(pfd, leaf, where, sizeof where) < 0) {
+    int e = errno;
+    if (e == EXDEV) fail("cannot replace %s: it is a mount point", show(where));
+    fail("cannot replace the existing %s: %s", show(where), strerror(e));
+  }
+}
+
+static void note_chown(int64_t uid, int64_t gid) {
+  if (!U.chown_fail++) {
+    U.chown_uid = uid;
+    U.chown_gid = gid;
+    U.chown_errno = errno;
+  }
+}
+
+static void set_owner(int fd, int pfd, const char *leaf, const struct ent *e) {
+  int r = fd >= 0 ? fchown(fd, (uid_t)e->uid, (gid_t)e->gid)
+                  : fchownat(pfd, leaf, (uid_t)e->uid, (gid_t)e->gid, AT_SYMLINK_NOFOLLOW);
+  if (r < 0) note_chown(e->uid, e->gid);
+}
+
+static void set_xattrs(int fd, int pfd, const char *leaf, const struct ent *e) {
+  for (size_t i = 0; i < e->nxa; i++) {
+    const struct xattr *x = &e->xa[i];
+    if (xa_is_overlay(x->name)) {
+      U.overlay_xattrs++;
+      continue;
+    }
+    if (xa_set(fd, pfd, leaf, x->name, x->val, x->len) == 0) continue;
+    if (!U.xattr_fail++) U.xattr_errno = errno;
+    size_t l = strlen(U.xattr_names);
+    if (!strstr(U.xattr_names, x->name) && l + strlen(x->name) + 3 < sizeof U.xattr_names)
+      snprintf(U.xattr_names + l, sizeof U.xattr_names - l, "%s%s", l ? ", " : "", x->name);
+  }
+}
+
+static void ent_times(const struct ent *e, struct timespec ts[2]) {
+  if (e->has_atime) {
+    ts[0] = e->atime;
+  } else {
+    ts[0].tv_sec = 0;
+    ts[0].tv_nsec = UTIME_OMIT;
+  }
+  ts[1] = e->mtime;
+}
+
+static void defer_dir(const char *path, int fd, const struct ent *e) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) fail_errno("stat");
+  if (U.ndf == U.cdf) {
+    U.cdf = U.cdf ? U.cdf * 2 : 256;
+    U.df = realloc(U.df, U.cdf * sizeof *U.df);
+    if (!U.df) die(125, "untar: out of memory");
+  }
+  struct dirfix *d = &U.df[U.ndf];
+  d->path = strdup(path);
+  if (!d->path) die(125, "untar: out of memory");
+  d->depth = 0;
+  for (const char *p = path; *p; p++) d->depth += *p == '/';
+  d->order = U.ndf++;
+  d->dev = st.st_dev;
+  d->ino = st.st_ino;
+  d->mode = (mode_t)(e->mode & 07777);
+  ent_times(e, d->ts);
+}
+
+static void do_dir(const struct pr_name *pn, const struct ent *e) {
+  int fd;
+  if (!*pn->full) {
+    fd = U.root; /* "./": the root itself */
+  } else {
+    int pfd = get_parent(pn->parent);
+    if (mkdirat(pfd, pn->leaf, 0700) < 0) {
+      if (errno != EEXIST) fail_errno("cannot create the directory");
+      struct stat st;
+      if (fstatat(pfd, pn->leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) fail_errno("stat");
+      if (!S_ISDIR(st.st_mode)) {
+        remove_existing(pfd, pn->leaf);
+        if (mkdirat(pfd, pn->leaf, 0700) < 0) fail_errno("cannot create the directory");
+      }
+    }
+    fd = openat(pfd, pn->leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) fail_errno("cannot open the directory");
+  }
+  set_owner(fd, -1, NULL, e);
+  set_xattrs(fd, -1, NULL, e);
+  defer_dir(pn->full, fd, e); /* mode and times once everything below exists */
+  if (fd != U.root) cache_set(pn->full, fd);
+}
+
+static void do_file(struct rd *r, const struct pr_name *pn, const struct ent *e) {
+  int pfd = get_parent(pn->parent);
+  int fd = -1;
+  for (int tries = 0; tries < 3; tries++) {
+    fd = openat(pfd, pn->leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0 || errno != EEXIST) break;
+    remove_existing(pfd, pn->leaf);
+  }
+  if (fd < 0) fail_errno("cannot create the file");
+  rd_copy(r, (uint64_t)e->size, fd);
+  rd_pad(r, (uint64_t)e->size);
+  U.bytes += (uint64_t)e->size;
+  set_owner(fd, -1, NULL, e);
+  if (fchmod(fd, (mode_t)(e->mode & 07777)) < 0) fail_errno("chmod");
+  set_xattrs(fd, -1, NULL, e);
+  struct timespec ts[2];
+  ent_times(e, ts);
+  if (futimens(fd, ts) < 0) fail_errno("cannot set the times");
+  if (close(fd) < 0) fail_errno("write");
+}
+
+static void do_symlink(const struct pr_name *pn, const struct ent *e) {
+  if (!e->link || !*e->link) fail("symbolic link with an empty target");
+  int pfd = get_parent(pn->parent);
+  for (int tries = 0;; tries++) {
+    if (symlinkat(e->link, pfd, pn->leaf) == 0) break;
+    if (errno != EEXIST || tries >= 2) fail_errno("cannot create the symbolic link");
+    remove_existing(pfd, pn->leaf);
+  }
+  set_owner(-1, pfd, pn->leaf, e);
+  set_xattrs(-1, pfd, pn->leaf, e);
+  struct timespec ts[2];
+  ent_times(e, ts);
+  if (utimensat(pfd, pn->leaf, ts, AT_SYMLINK_NOFOLLOW) < 0) fail_errno("cannot set the times");
+}
+
+static void do_hardlink(const struct pr_name *pn, const struct ent *e) {
+  if (!e->link || !*e->link) fail("hard link with an empty target");
+  struct pr_name tn;
+  if (pr_split(e->link, &tn) < 0) die(125, "untar: out of memory");
+  if (!*tn.full || strcmp(tn.leaf, "..") == 0) fail("refusing a hard link to a directory");
+  int tpfd = *tn.parent ? pr_open_dir(U.root, tn.parent, 0) : U.root;
+  if (tpfd < 0) {
+    int er = errno;
+    fail("hard link target %s: %s", show(e->link), strerror(er));
+  }
+  struct stat ts;
+  if (fstatat(tpfd, tn.leaf, &ts, AT_SYMLINK_NOFOLLOW) < 0) {
+    int er = errno;
+    fail("hard link target %s: %s", show(e->link), strerror(er));
+  }
+  if (S_ISDIR(ts.st_mode)) fail("refusing a hard link to a directory (%s)", show(e->link));
+  int pfd = get_parent(pn->parent);
+  for (int tries = 0;; tries++) {
+    if (linkat(tpfd, tn.leaf, pfd, pn->leaf, 0) == 0) break;
+    if (errno != EEXIST || tries >= 2) fail_errno("cannot create the hard link");
+    struct stat cur;
+    if (fstatat(pfd, pn->leaf, &cur, AT_SYMLINK_NOFOLLOW) == 0 && cur.st_dev == ts.st_dev &&
+        cur.st_ino == ts.st_ino)
+      break; /* already that file */
+    remove_existing(pfd, pn->leaf);
+  }
+  if (tpfd != U.root) close(tpfd);
+  pr_name_free(&tn);
+}
+
+static void do_node(const struct pr_name *pn, const struct ent *e) {
+  mode_t kind = e->type == '3' ? S_IFCHR : e->type == '4' ? S_IFBLK : S_IFIFO;
+  dev_t dev = kind == S_IFIFO ? 0 : makedev(e->devmaj, e->devmin);
+  int pfd = get_parent(pn->parent);
+  for (int tries = 0;; tries++) {
+    if (mknodat(pfd, pn->leaf, kind | (mode_t)(e->mode & 0777), dev) == 0) break;
+    if (errno == EPERM && kind != S_IFIFO) {
+      U.skipped_dev++;
+      return;
+    }
+    if (errno != EEXIST || tries >= 2) fail_errno("cannot create the node");
+    remove_existing(pfd, pn->leaf);
+  }
+  set_owner(-1, pfd, pn->leaf, e);
+  if (fchmodat(pfd, pn->leaf, (mode_t)(e->mode & 07777), AT_SYMLINK_NOFOLLOW) < 0) fail_errno("chmod");
+  set_xattrs(-1, pfd, pn->leaf, e);
+  struct timespec ts[2];
+  ent_times(e, ts);
+  if (utimensat(pfd, pn->leaf, ts, AT_SYMLINK_NOFOLLOW) < 0) fail_errno("cannot set the times");
+}
+
+static void do_whiteout(const struct pr_name *pn) {
+  int pfd = get_parent(pn->parent);
+  if (strcmp(pn->leaf, ".wh..wh..opq") == 0) {
+    const char *key = U.rootless_xattrs ? "user.overlay.opaque" : "trusted.overlay.opaque";
+    if (xa_set(-1, pfd, ".", key, "y", 1) < 0) {
+      int er = errno;
+      fail("cannot mark the directory opaque (%s): %s%s", key, strerror(er),
+           U.rootless_xattrs ? "" : "; rootless unpacking needs --rootless-xattrs");
+    }
+    return;
+  }
+  if (strncmp(pn->leaf, ".wh..wh.", 8) == 0) return; /* aufs bookkeeping: nothing to do */
+  const char *target = pn->leaf + 4;
+  if (!*target || strcmp(target, ".") == 0 || strcmp(target, "..") == 0) fail("invalid whiteout name");
+  struct stat st;
+  if (fstatat(pfd, target, &st, AT_SYMLINK_NOFOLLOW) == 0) remove_existing(pfd, target);
+  if (mknodat(pfd, target, S_IFCHR, makedev(0, 0)) < 0) {
+    int er = errno;
+    fail("cannot create the whiteout device for %s: %s; overlay whiteouts need root or Linux >= 5.8",
+         show(target), strerror(er));
+  }
+}
+
+static int header_only(char t) {
+  return t == '1' || t == '2' || t == '3' || t == '4' || t == '5' || t == '6';
+}
+
+static void do_entry(struct rd *r, struct ent *e) {
+  U.cur = e->name;
+  U.entries++;
+  char t = e->type;
+  uint64_t dsize = header_only(t) ? 0 : (uint64_t)e->size;
+  size_t nl = strlen(e->name);
+  if ((t == '0' || t == 0) && nl && e->name[nl - 1] == '/') t = '5'; /* old tars */
+  if (t == 0 || t == '7') t = '0';
+  if (t == 'D') t = '5'; /* GNU dumpdir: a directory plus a listing we do not need */
+  if (e->sparse || !(t == '0' || t == '1' || t == '2' || t == '3' || t == '4' || t == '5' || t == '6')) {
+    char tc = e->sparse ? 'S' : t;
+    U.unsupported++;
+    size_t l = strlen(U.unsupported_types);
+    if (!memchr(U.unsupported_types, tc, l) && l + 4 < sizeof U.unsupported_types && tc > 0x20 && tc < 0x7f)
+      snprintf(U.unsupported_types + l, sizeof U.unsupported_types - l, "%s%c", l ? "," : "", tc);
+    rd_copy(r, dsize, -1);
+    rd_pad(r, dsize);
+    return;
+  }
+  if (e->uid < 0 || e->uid > 0xfffffffeLL || e->gid < 0 || e->gid > 0xfffffffeLL)
+    fail("invalid owner %" PRId64 ":%" PRId64, e->uid, e->gid);
+  if (e->size < 0) fail("invalid size");
+  struct pr_name pn;
+  if (pr_split(e->name, &pn) < 0) die(125, "untar: out of memory");
+  if (strcmp(pn.leaf, "..") == 0 || (!*pn.full && t != '5')) {
+    U.dotdot++;
+  } else if (strncmp(pn.leaf, ".wh.", 4) == 0) {
+    do_whiteout(&pn);
+  } else {
+    switch (t) {
+      case '0': do_file(r, &pn, e); dsize = 0; break;
+      case '1': do_hardlink(&pn, e); break;
+      case '2': do_symlink(&pn, e); break;
+      case '5': do_dir(&pn, e); break;
+      default: do_node(&pn, e); break;
+    }
+  }
+  if (dsize) {
+    rd_copy(r, dsize, -1);
+    rd_pad(r, dsize);
+  }
+  pr_name_free(&pn);
+}
+
+static int dirfix_cmp(const void *a, const void *b) {
+  const struct dirfix *x = a, *y = b;
+  if (x->depth != y->depth) return x->depth > y->depth ? -1 : 1;
+  return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* directory modes and times, deepest first, once nothing more is created below them */
+static void finish_dirs(void) {
+  qsort(U.df, U.ndf, sizeof *U.df, dirfix_cmp);
+  for (size_t i = 0; i < U.ndf; i++) {
+    struct dirfix *d = &U.df[i];
+    int fd = -1;
+    if (!*d->path) {
+      fd = U.root;
+    } else {
+      struct pr_name pn;
+      if (pr_split(d->path, &pn) < 0) die(125, "untar: out of memory");
+      int pfd = *pn.parent ? pr_open_dir(U.root, pn.parent, 0) : U.root;
+      if (pfd >= 0) {
+        fd = openat(pfd, pn.leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (pfd != U.root) close(pfd);
+      }
+      pr_name_free(&pn);
+    }
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == d->dev && st.st_ino == d->ino) {
+      U.cur = d->path;
+      if (fchmod(fd, d->mode) < 0) fail_errno("chmod");
+      if (futimens(fd, d->ts) < 0) fail_errno("cannot set the times");
+    }
+    if (fd >= 0 && fd != U.root) close(fd);
+    free(d->path);
+  }
+  free(U.df);
+}
+
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note(const char *fmt, ...) {
+  char b[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(b, sizeof b, fmt, ap);
+  va_end(ap);
+  notex("%s", b);
+  U.notes++;
+}
+
+int cmd_untar(int argc, char **argv) {
+  const char *dir = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--rootless-xattrs") == 0) U.rootless_xattrs = 1;
+    else if (argv[i][0] == '-' && argv[i][1]) die(125, "untar: unknown option %s", argv[i]);
+    else if (!dir) dir = argv[i];
+    else die(125, "untar: too many arguments; usage: untar [--rootless-xattrs] DIR");
+  }
+  if (!dir) die(125, "untar: missing DIR; usage: untar [--rootless-xattrs] DIR");
+  join_userns();
+  storage_init();
+  U.root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (U.root < 0) die_errno(125, "untar: cannot open %s", dir);
+  fcntl(0, F_SETPIPE_SZ, 1 << 20); /* fewer, larger reads when fed by a pipe; fine if refused */
+
+  struct rd r = {0, NULL, 0, 0, 0};
+  r.buf = xmalloc(RDBUF);
+  struct kvset gpax = {0}, xpax = {0};
+  char *longname = NULL, *longlink = NULL;
+  char hname[101];
+
+  for (;;) {
+    size_t a = rd_fill(&r, 512);
+    if (a == 0) break; /* end of input without the zero blocks: accepted */
+    if (a < 512) {
+      U.cur = NULL;
+      fail("truncated archive: incomplete header");
+    }
+    const unsigned char *h = r.buf + r.pos;
+    if (is_zero_block(h)) {
+      r.pos += 512;
+      break;
+    }
+    memcpy(hname, h, 100);
+    hname[100] = 0;
+    U.cur = hname;
+    if (!checksum_ok(h)) fail("bad header checksum: not a tar archive, or a corrupt one");
+    unsigned char hdr[512];
+    memcpy(hdr, h, 512);
+    r.pos += 512;
+    char type = (char)hdr[156];
+    int64_t size;
+    if (parse_num(hdr + 124, 12, &size) < 0 || size < 0) fail("invalid size field");
+    if (type == 'x' || type == 'g') {
+      if ((uint64_t)size > MAX_PAX) fail("PAX header too large (%" PRId64 " bytes)", size);
+      unsigned char *b = rd_meta(&r, (uint64_t)size);
+      parse_pax(b, (size_t)size, type == 'g' ? &gpax : &xpax);
+      free(b);
+      continue;
+    }
+    if (type == 'L' || type == 'K') {
+      if ((uint64_t)size > MAX_LONGNAME) fail("GNU long name too long (%" PRId64 " bytes)", size);
+      unsigned char *b = rd_meta(&r, (uint64_t)size);
+      char **dst = type == 'L' ? &longname : &longlink;
+      free(*dst);
+      *dst = xstrndup(b, (size_t)size);
+      free(b);
+      continue;
+    }
+
+    struct ent e;
+    memset(&e, 0, sizeof e);
+    e.type = type;
+    if (memcmp(hdr + 257, "ustar\0", 6) == 0 && hdr[345]) {
+      size_t pl = strnlen((const char *)hdr + 345, 155), nl = strnlen((const char *)hdr, 100);
+      e.name = xmalloc(pl + 1 + nl + 1);
+      memcpy(e.name, hdr + 345, pl);
+      e.name[pl] = '/';
+      memcpy(e.name + pl + 1, hdr, nl);
+      e.name[pl + 1 + nl] = 0;
+    } else {
+      e.name = xstrndup(hdr, 100);
+    }
+    e.link = xstrndup(hdr + 157, 100);
+    if (longname) {
+      free(e.name);
+      e.name = longname;
+      longname = NULL;
+    }
+    if (longlink) {
+      free(e.link);
+      e.link = longlink;
+      longlink = NULL;
+    }
+    int64_t mt;
+    if (parse_num(hdr + 100, 8, &e.mode) < 0) fail("invalid mode field");
+    if (parse_num(hdr + 108, 8, &e.uid) < 0) fail("invalid uid field");
+    if (parse_num(hdr + 116, 8, &e.gid) < 0) fail("invalid gid field");
+    if (parse_num(hdr + 136, 12, &mt) < 0) fail("invalid mtime field");
+    e.size = size;
+    e.mtime.tv_sec = (time_t)mt;
+    e.mtime.tv_nsec = 0;
+    if (type == '3' || type == '4') {
+      int64_t ma, mi;
+      if (parse_num(hdr + 329, 8, &ma) < 0 || parse_num(hdr + 337, 8, &mi) < 0 || ma < 0 || mi < 0 ||
+          ma > 0xffffffffLL || mi > 0xffffffffLL)
+        fail("invalid device number");
+      e.devmaj = (unsigned)ma;
+      e.devmin = (unsigned)mi;
+    }
+    apply_pax(&e, &gpax); /* errors name the header (U.cur = hname): e.name may be replaced */
+    apply_pax(&e, &xpax);
+    do_entry(&r, &e);
+    free(e.name);
+    free(e.link);
+    free(e.xa);
+    kv_clear(&xpax);
+  }
+  U.cur = NULL;
+  /* drain the rest (end-of-archive padding) so the writer never sees a broken pipe */
+  r.pos = r.len = 0;
+  while (!r.eof) {
+    r.pos = r.len = 0;
+    rd_fill(&r, RDBUF);
+  }
+  finish_dirs();
+  if (U.cache_fd >= 0) close(U.cache_fd);
+  cache_drop();
+
+  if (U.skipped_dev) note("skipped %" PRIu64 " device nodes (not allowed without root)", U.skipped_dev);
+  if (U.chown_fail)
+    note("%" PRIu64 " entries kept the current owner instead of their own (first: %" PRId64 ":%" PRId64
+         ": %s); the user namespace does not map those IDs",
+         U.chown_fail, U.chown_uid, U.chown_gid, strerror(U.chown_errno));
+  if (U.xattr_fail)
+    note("could not set %" PRIu64 " extended attributes (%s): %s", U.xattr_fail, U.xattr_names,
+         strerror(U.xattr_errno));
+  if (U.overlay_xattrs)
+    note("ignored %" PRIu64 " overlay extended attributes carried by the archive", U.overlay_xattrs);
+  if (U.unsupported)
+    note("skipped %" PRIu64 " entries of unsupported types (%s)", U.unsupported, U.unsupported_types);
+  if (U.dotdot) note("skipped %" PRIu64 " entries naming '..' or the root itself", U.dotdot);
+  printf("{\"entries\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"notes\":%d}\n", U.entries, U.bytes, U.notes);
+  if (fflush(stdout) != 0) die_errno(125, "untar: writing the result");
+  return 0;
+}
