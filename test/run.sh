@@ -31,6 +31,7 @@ FILTERS=("$@")
 EXTRA=()
 [ ${#FILTERS[@]} -gt 0 ] && EXTRA=(--passWithNoTests)
 export VITE_CONFIG_NATIVE_IGNORE_WARNING=true
+[ -t 1 ] || export NO_COLOR=1   # plain logs in CI
 CLEAN_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 PASSED=0
@@ -97,6 +98,8 @@ if [ "$(id -u)" = 0 ]; then
 else
   ROOT_MODE=0
   WORK=${CTR_TEST_WORK:-$REPO/test/.work}
+  # a checkout we may read but not write (e.g. root's build, run as another user)
+  if ! mkdir -p "$WORK" 2>/dev/null || [ ! -w "$WORK" ]; then WORK=${TMPDIR:-/tmp}/ctr-test-$(id -u); fi
   TREE=$REPO
   TUID=$(id -u)
   TEST_USER=$(id -un)
@@ -147,7 +150,7 @@ if [[ $PARTS == *" e2e "* ]]; then
   rm -f "$REPORT"
   if have_bin "$TREE"; then
     E2E_ENV=(CTR_E2E_MODE=rootless CTR_TEST_USERWORK="$UW" CTR_TEST_FIXTURES="$FIXTURES" CTR_TEST_JSON="$REPORT"
-             VITE_CONFIG_NATIVE_IGNORE_WARNING=true LANG=C.UTF-8 CI="${CI:-}")
+             VITE_CONFIG_NATIVE_IGNORE_WARNING=true LANG=C.UTF-8 CI="${CI:-}" ${NO_COLOR:+NO_COLOR=1})
     [ -n "${CTR_BIN:-}" ] && E2E_ENV+=(CTR_BIN="$CTR_BIN")
     [ -n "${CTR_HELPER:-}" ] && E2E_ENV+=(CTR_HELPER="$CTR_HELPER")
     if [ "$ROOT_MODE" = 1 ]; then
@@ -178,7 +181,7 @@ if [[ $PARTS == *" root "* ]] && [ "$ROOT_MODE" = 1 ]; then
     if have_bin "$REPO"; then
       env -i HOME=/root USER=root LOGNAME=root PATH="$CLEAN_PATH" LANG=C.UTF-8 CI="${CI:-}" \
         CTR_E2E_MODE=root CTR_TEST_USERWORK="$UW" CTR_TEST_FIXTURES="$FIXTURES" CTR_TEST_JSON="$REPORT" \
-        VITE_CONFIG_NATIVE_IGNORE_WARNING=true ${CTR_BIN:+CTR_BIN="$CTR_BIN"} ${CTR_HELPER:+CTR_HELPER="$CTR_HELPER"} \
+        VITE_CONFIG_NATIVE_IGNORE_WARNING=true ${NO_COLOR:+NO_COLOR=1} ${CTR_BIN:+CTR_BIN="$CTR_BIN"} ${CTR_HELPER:+CTR_HELPER="$CTR_HELPER"} \
         "$REPO/$NODE_REL" "$REPO/$VITEST_REL" run --config test/vitest.e2e.config.ts "${EXTRA[@]}" "${FILTERS[@]}" </dev/null
       tally "e2e (root)" $? "$REPORT"
     else
