@@ -93,7 +93,7 @@ if [ "$(id -u)" = 0 ]; then
     fail_part setup "test/setup-root.sh failed"
     finish
   fi
-  TREE=$(cat "$WORK/tree")
+  TREE=$(cat "$WORK/tree-path")
   TUID=$(id -u "$TEST_USER")
 else
   ROOT_MODE=0

@@ -16,7 +16,7 @@
 #      relative layout, to $WORK/tree (hard links when on the same filesystem, so it is
 #      cheap) and made world-readable. This is simpler and safer than changing the
 #      permissions of the directories above the clone. The chosen directory is written to
-#      $WORK/tree, which test/run.sh reads.
+#      $WORK/tree-path, which test/run.sh reads.
 #
 # $WORK is CTR_TEST_WORK_ROOT, default /var/tmp/ctr-test (root-owned, 0755).
 set -euo pipefail
@@ -135,5 +135,5 @@ else
   rm -rf "$TREE"
   mv "$TREE.new" "$TREE"
 fi
-echo "$TREE" >"$WORK/tree.tmp" && mv "$WORK/tree.tmp" "$WORK/tree"
+echo "$TREE" >"$WORK/tree-path.tmp" && mv "$WORK/tree-path.tmp" "$WORK/tree-path"
 log "ok: user $TEST_USER ($TUID:$TGID), subuid $(grep -E "^(${TEST_USER}|${TUID}):" /etc/subuid | head -1 | cut -d: -f2-), tests run from $TREE"
