@@ -10,6 +10,15 @@ import { InspectContainerCommand } from './container/inspect';
 import { ExecCommand } from './container/exec';
 import { TopCommand } from './container/top';
 import { lifecycleCommands } from './container/lifecycle';
+import { ImageLoadCommand } from './image/load';
+import { ImageSaveCommand } from './image/save';
+import { ImageImportCommand } from './image/import';
+import { ImageListCommand } from './image/ls';
+import { ImageTagCommand } from './image/tag';
+import { ImageRemoveCommand } from './image/rm';
+import { ImageInspectCommand } from './image/inspect';
+import { ImageHistoryCommand } from './image/history';
+import { ImagePruneCommand } from './image/prune';
 
 /** Every command ctr knows; one clipanion class per file under src/cli/<noun>/<verb>.ts. */
 export const commands: CommandClass[] = [
@@ -24,4 +33,13 @@ export const commands: CommandClass[] = [
   ExecCommand,
   TopCommand,
   ...lifecycleCommands,
+  ImageLoadCommand,
+  ImageSaveCommand,
+  ImageImportCommand,
+  ImageListCommand,
+  ImageTagCommand,
+  ImageRemoveCommand,
+  ImageInspectCommand,
+  ImageHistoryCommand,
+  ImagePruneCommand,
 ];

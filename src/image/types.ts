@@ -49,6 +49,12 @@ export interface ImageRecord {
   size: number;
   /** when the image entered this store (RFC 3339) */
   loaded: string;
+  /** manifest digest "sha256:<hex>" (added by the image store) */
+  digest?: string;
+  /** ID of the image this one was built from, when known (added by the image store) */
+  parent?: string;
+  /** every name the image has had, newest first (added by the image store) */
+  namesHistory?: string[];
 }
 
 export interface RootfsSpec {

@@ -1,0 +1,31 @@
+import { createHash } from 'node:crypto';
+
+export const SHA256_RE = /^sha256:[a-f0-9]{64}$/;
+
+export function sha256Hex(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function sha256Digest(data: string | Buffer): string {
+  return `sha256:${sha256Hex(data)}`;
+}
+
+export function isSha256Digest(d: unknown): d is string {
+  return typeof d === 'string' && SHA256_RE.test(d);
+}
+
+/** "sha256:<hex>" → "<hex>" */
+export function hexOf(digest: string): string {
+  return digest.startsWith('sha256:') ? digest.slice(7) : digest;
+}
+
+/** OCI chain IDs: chain(0) = diff(0); chain(n) = sha256(chain(n-1) + " " + diff(n)). */
+export function chainIds(diffIds: string[]): string[] {
+  const out: string[] = [];
+  let prev: string | undefined;
+  for (const d of diffIds) {
+    prev = prev === undefined ? d : sha256Digest(`${prev} ${d}`);
+    out.push(prev);
+  }
+  return out;
+}

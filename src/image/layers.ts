@@ -1,0 +1,210 @@
+/**
+ * Unpacking layers into the store: the (possibly compressed) layer stream is decompressed
+ * here, hashed (diff ID) as it flows, and piped into `ctr-helper untar` which unpacks it
+ * inside the user namespace into layers/.tmp-*; the dir gets its final name
+ * layers/<chainhex> only when complete and verified.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { context } from '../state/context';
+import { readJson, writeJsonAtomic } from '../state/fsatomic';
+import { CtrError, errnoCode } from '../util/errors';
+import { forwardNotes, helperError, spawnHelper } from '../util/helper';
+import { decompressed, DecompressError, peek, detectCompression, type Compression } from './compression';
+import { blobPath, blobsDir, ensureStoreDirs, layerPath, layersDir, removeTrees, tempName, type LayerMeta } from './store';
+import { TarFormatError } from './tarstream';
+
+export interface UnpackResult {
+  diffId: string;
+  diffSize: number;
+  size: number;
+  entries: number;
+  compression: Compression;
+  /** the temp layer dir (layers/.tmp-*), holding diff/ */
+  tmp: string;
+}
+
+function oneLine(e: unknown): string {
+  if (e instanceof CtrError) return e.message;
+  return ((e as Error)?.message ?? String(e)).split('\n')[0]!;
+}
+
+/** Counts and hashes the bytes of a stream as they pass. */
+export async function* tap(src: AsyncIterable<Buffer>, hash: Hash, counter: { n: number }): AsyncGenerator<Buffer> {
+  for await (const b of src) {
+    hash.update(b);
+    counter.n += b.length;
+    yield b;
+  }
+}
+
+/** Feeds an uncompressed tar stream to `ctr-helper untar DIR`; resolves with its summary. */
+export async function untarInto(dir: string, tar: AsyncIterable<Buffer>): Promise<{ entries: number; bytes: number; notes: number }> {
+  const args = ['untar'];
+  if (context().rootless) args.push('--rootless-xattrs');
+  args.push(dir);
+  const child = spawnHelper(args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8');
+  child.stderr!.setEncoding('utf8');
+  child.stdout!.on('data', (d: string) => (stdout += d));
+  child.stderr!.on('data', (d: string) => (stderr += d));
+  const exited = new Promise<number>((resolve) => {
+    child.on('error', (e) => {
+      stderr += `\nctr-helper: cannot run ctr-helper: ${e.message}`;
+      resolve(125);
+    });
+    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 125)));
+  });
+  let pipeBroken = false;
+  child.stdin!.on('error', () => {
+    pipeBroken = true;
+  });
+  let feedError: unknown;
+  let draining = false;
+  try {
+    for await (const chunk of tar) {
+      if (draining) continue; // the helper finished early and well: keep hashing what is left
+      if (pipeBroken || child.exitCode !== null) {
+        if ((await exited) !== 0) break;
+        draining = true;
+        continue;
+      }
+      if (!child.stdin!.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            child.stdin!.off('drain', done);
+            child.off('close', done);
+            resolve();
+          };
+          child.stdin!.once('drain', done);
+          child.once('close', done);
+        });
+      }
+    }
+  } catch (e) {
+    feedError = e;
+  }
+  child.stdin!.end();
+  if (feedError) child.kill('SIGKILL');
+  const code = await exited;
+  if (feedError) throw feedError;
+  forwardNotes(stderr);
+  if (code !== 0) throw new CtrError(helperError(stderr));
+  const line = stdout.trim().split('\n').pop() ?? '';
+  try {
+    const j = JSON.parse(line) as { entries?: number; bytes?: number; notes?: number };
+    return { entries: j.entries ?? 0, bytes: j.bytes ?? 0, notes: j.notes ?? 0 };
+  } catch {
+    return { entries: 0, bytes: 0, notes: 0 };
+  }
+}
+
+/**
+ * Unpacks a layer stream (gzip, zstd or plain tar) into a new temp layer dir. When
+ * `expectDiffId` is given, a stream with another digest fails. On failure nothing is left.
+ * `what` names the layer in errors.
+ */
+export async function unpackLayerStream(source: AsyncIterable<Buffer>, what: string, expectDiffId?: string): Promise<UnpackResult> {
+  ensureStoreDirs();
+  const tmp = path.join(layersDir(), tempName('.tmp'));
+  fs.mkdirSync(tmp, { mode: 0o700 });
+  const diff = path.join(tmp, 'diff');
+  fs.mkdirSync(diff, { mode: 0o755 });
+  const hash = createHash('sha256');
+  const counter = { n: 0 };
+  try {
+    const { kind, stream } = await decompressed(source);
+    let summary;
+    try {
+      summary = await untarInto(diff, tap(stream, hash, counter));
+    } catch (e) {
+      if (e instanceof DecompressError || e instanceof TarFormatError) throw new CtrError(`${what}: ${e.message}`);
+      if (e instanceof CtrError) throw new CtrError(`${what}: ${e.message.replace(/^untar: /, '')}`);
+      throw new CtrError(`${what}: ${oneLine(e)}`);
+    }
+    const diffId = `sha256:${hash.digest('hex')}`;
+    if (expectDiffId && diffId !== expectDiffId)
+      throw new CtrError(`${what}: content does not match the image config (diff ID ${expectDiffId}, got ${diffId}); the archive is corrupt`);
+    return { diffId, diffSize: counter.n, size: summary.bytes || counter.n, entries: summary.entries, compression: kind, tmp };
+  } catch (e) {
+    try {
+      removeTrees([tmp]);
+    } catch {
+      /* GC removes it once we are gone */
+    }
+    throw e;
+  }
+}
+
+/** Gives an unpacked temp layer its final name; when another process made it first, ours goes. */
+export function commitLayer(res: UnpackResult, chainId: string): LayerMeta {
+  const meta: LayerMeta = { chainId, diffId: res.diffId, size: res.size, diffSize: res.diffSize, created: new Date().toISOString() };
+  writeJsonAtomic(path.join(res.tmp, 'layer.json'), meta);
+  const dest = layerPath(chainId);
+  try {
+    fs.renameSync(res.tmp, dest);
+    return meta;
+  } catch (e) {
+    const code = errnoCode(e);
+    if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw e;
+  }
+  try {
+    removeTrees([res.tmp]);
+  } catch {
+    /* GC */
+  }
+  return readLayerMeta(chainId) ?? meta;
+}
+
+export function readLayerMeta(chainId: string): LayerMeta | undefined {
+  try {
+    return readJson<LayerMeta>(path.join(layerPath(chainId), 'layer.json'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Moves a verified file into blobs/ under its digest (an existing blob with that digest is kept). */
+export function commitBlobFile(file: string, digest: string): void {
+  const dest = blobPath(digest);
+  if (fs.existsSync(dest)) {
+    fs.rmSync(file, { force: true });
+    return;
+  }
+  fs.renameSync(file, dest);
+}
+
+/** Writes bytes to blobs/ under their digest (temp + rename). */
+export function writeBlob(digest: string, data: Buffer): void {
+  const dest = blobPath(digest);
+  if (fs.existsSync(dest)) return;
+  fs.mkdirSync(blobsDir(), { recursive: true, mode: 0o700 });
+  const tmp = path.join(blobsDir(), tempName('.tmp'));
+  fs.writeFileSync(tmp, data, { mode: 0o644 });
+  fs.renameSync(tmp, dest);
+}
+
+/** The compression of a stored blob, by its magic bytes. */
+export function blobCompression(file: string): Compression {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(6);
+    const n = fs.readSync(fd, b, 0, 6, 0);
+    return detectCompression(b.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The uncompressed content of a stored layer blob, as a stream. */
+export async function blobTarStream(digest: string): Promise<AsyncIterable<Buffer>> {
+  const file = blobPath(digest);
+  if (!fs.existsSync(file)) throw new CtrError(`blob ${digest} is missing from the store`);
+  const { stream } = await decompressed(fs.createReadStream(file, { highWaterMark: 1 << 20 }));
+  return stream;
+}
+
+export { peek };
