@@ -29,6 +29,9 @@
  *   CtrEnv.load(...images)        -> Promise<void>        `ctr load -i` fixture images
  *   CtrEnv.cleanup()              -> Promise<void>        rm -f all containers, remove the store
  *   run(argv, opts?)              -> Promise<RunResult>   any host command (no ctr store)
+ *   spawnProc(argv, opts?)        -> Proc                 any long-running host command
+ *   useRegistry(opts?) / startRegistry(opts?) -> Registry a local docker-registry on 127.0.0.1:<free port>,
+ *                                                         fixture images pushed with skopeo
  *   spawnTty(argv, opts?)         -> TtySession           any host command on a pty
  *   fixtures() / fixturePath(rel) the fixture images (test/fixtures/build.py) and their digests
  *   waitFor(fn, opts?)            polls until fn() returns a truthy value
@@ -40,7 +43,7 @@ import * as fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { ctrBinPath, fixturesDir, helperPath, python3, repoRoot, tmpBase, uid } from './paths';
+import { ctrBinPath, fixturesDir, helperPath, python3, tmpBase, uid } from './paths';
 
 export { repoRoot } from './paths';
 
@@ -233,7 +236,7 @@ export function spawnProc(argv: string[], opts: RunOptions & { baseEnv?: Record<
 }
 
 /** Runs a host command to completion (no ctr store involved). */
-export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
+export function run(argv: string[], opts: RunOptions & { baseEnv?: Record<string, string> } = {}): Promise<RunResult> {
   const p = spawnProc(argv, opts);
   if (opts.input === undefined && !opts.ignoreStdin) p.closeStdin();
   return p.wait(opts.timeout);
@@ -663,6 +666,101 @@ async function cleanupEnv(e: CtrEnv): Promise<void> {
   } catch (err) {
     console.warn(`e2e cleanup: could not remove ${e.dir}: ${(err as Error).message}`);
   }
+}
+
+// ------------------------------------------------------------------------------ registry
+
+export interface Registry {
+  /** `127.0.0.1:PORT` (plain HTTP: ctr needs --tls-verify=false or an insecure-registry setting). */
+  host: string;
+  /** Storage and config dir (removed by stop()). */
+  dir: string;
+  /**
+   * Copies a fixture image into the registry with skopeo as HOST/<repo>, default repo the
+   * image's own `name:latest`. format 'oci' (default: the OCI archive as it is) or 'v2s2'
+   * (Docker schema 2 manifest).
+   */
+  push(image: ImageName, repo?: string, opts?: { format?: 'oci' | 'v2s2' }): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts Debian's docker-registry (distribution v2) on 127.0.0.1 with a free port and a temp store. */
+export async function startRegistry(opts: { images?: ImageName[] } = {}): Promise<Registry> {
+  const dir = fs.mkdtempSync(path.join(tmpBase(), 'creg-'));
+  fs.writeFileSync(
+    path.join(dir, 'config.yml'),
+    [
+      'version: 0.1',
+      'log:',
+      '  level: info',
+      '  accesslog:',
+      '    disabled: true',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${dir}/data`,
+      '  delete:',
+      '    enabled: true',
+      'http:',
+      '  addr: 127.0.0.1:0',
+      '  secret: ctr-e2e',
+      '',
+    ].join('\n'),
+  );
+  const bin = fs.existsSync('/usr/bin/docker-registry') ? '/usr/bin/docker-registry' : 'registry';
+  const proc = spawnProc([bin, 'serve', path.join(dir, 'config.yml')], { ignoreStdin: true });
+  let host: string;
+  try {
+    const log = await proc.waitForOutput(/listening on 127\.0\.0\.1:\d+/, { stream: 'stderr', timeout: 15_000 });
+    host = /listening on (127\.0\.0\.1:\d+)/.exec(log)![1]!;
+  } catch (e) {
+    killGroup(proc.child);
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(`cannot start ${bin} (apt-get install docker-registry): ${(e as Error).message.split('\n')[0]}`);
+  }
+  const toolEnv = { ...baseEnv(), HOME: dir, XDG_DATA_HOME: path.join(dir, 'xdg'), XDG_CONFIG_HOME: path.join(dir, 'xdg'), XDG_RUNTIME_DIR: dir };
+  const registry: Registry = {
+    host,
+    dir,
+    async push(image, repo, o = {}) {
+      const img = fixtures().images[image];
+      const dest = `docker://${host}/${repo ?? `${image}:latest`}`;
+      const args = ['skopeo', 'copy', '--quiet', '--dest-tls-verify=false'];
+      if (o.format === 'v2s2') args.push('--format', 'v2s2');
+      const r = await run([...args, `oci-archive:${fixturePath(img.files.oci!)}`, dest], { baseEnv: toolEnv, timeout: 120_000 });
+      if (r.code !== 0) throw new Error(describeResult(`skopeo copy to ${dest}`, r));
+    },
+    async stop() {
+      killGroup(proc.child, 'SIGTERM');
+      await proc.wait(5_000);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  for (const image of opts.images ?? []) await registry.push(image);
+  return registry;
+}
+
+/**
+ * A registry for the calling test file: started (and `images` pushed) in beforeAll, stopped in
+ * afterAll. Read `.host` inside tests (it is empty before beforeAll ran).
+ */
+export function useRegistry(opts: { images?: ImageName[] } = {}): Registry {
+  const handle: Registry = {
+    host: '',
+    dir: '',
+    push: () => Promise.reject(new Error('registry not started yet (use it inside a test)')),
+    stop: async () => {},
+  };
+  let reg: Registry | undefined;
+  beforeAll(async () => {
+    reg = await startRegistry(opts);
+    handle.host = reg.host;
+    handle.dir = reg.dir;
+    handle.push = reg.push;
+  }, 300_000);
+  afterAll(async () => {
+    await reg?.stop();
+  }, 60_000);
+  return handle;
 }
 
 // ------------------------------------------------------------------------------ small utilities

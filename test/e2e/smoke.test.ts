@@ -1,10 +1,12 @@
 // First end-to-end checks: the binary starts, reports its version, and fails cleanly on a
 // bad option. Also checks the harness itself (isolated store, pty helper, fixtures).
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { describeResult, fixturePath, fixtures, useCtr } from './lib';
+import { describeResult, fixturePath, fixtures, run, useCtr, useRegistry } from './lib';
 
 const ctr = useCtr();
+const registry = useRegistry({ images: ['busybox'] });
 
 describe('smoke', () => {
   it('ctr version prints the version and exits 0', async () => {
@@ -42,5 +44,15 @@ describe('smoke', () => {
       expect(img.id).toMatch(/^sha256:[0-9a-f]{64}$/);
     }
     for (const h of Object.values(fx.hostile)) expect(fs.existsSync(fixturePath(h.file)), h.file).toBe(true);
+  });
+
+  it('has a local registry with the fixture image (harness check)', async () => {
+    expect(registry.host).toMatch(/^127\.0\.0\.1:\d+$/);
+    const r = await run(['skopeo', 'inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/busybox:latest`], {
+      env: { HOME: registry.dir },
+    });
+    expect(r.code, describeResult('skopeo inspect', r)).toBe(0);
+    const digest = 'sha256:' + crypto.createHash('sha256').update(r.stdout).digest('hex');
+    expect(digest).toBe(fixtures().images.busybox.manifestDigest);
   });
 });
