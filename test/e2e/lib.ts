@@ -26,14 +26,17 @@
  *   CtrEnv.spawn(args, opts?)     -> Proc                 long-running ctr (logs -f, attach ...)
  *   CtrEnv.tty(args, opts?)       -> TtySession           ctr on a pseudo-terminal (for -t)
  *   CtrEnv.runTty(args, opts?)    -> Promise<TtyResult>   ctr on a pty, input written, waits for exit
- *   CtrEnv.load(...images)        -> Promise<void>        `ctr load -i` fixture images
+ *   CtrEnv.load(images, format?)  -> Promise<void>        `ctr load -i` fixture images ('busybox', 'layered';
+ *                                                         format 'docker' by default, see ArchiveFormat)
  *   CtrEnv.cleanup()              -> Promise<void>        rm -f all containers, remove the store
  *   run(argv, opts?)              -> Promise<RunResult>   any host command (no ctr store)
  *   spawnProc(argv, opts?)        -> Proc                 any long-running host command
  *   useRegistry(opts?) / startRegistry(opts?) -> Registry a local docker-registry on 127.0.0.1:<free port>,
  *                                                         fixture images pushed with skopeo
  *   spawnTty(argv, opts?)         -> TtySession           any host command on a pty
- *   fixtures() / fixturePath(rel) the fixture images (test/fixtures/build.py) and their digests
+ *   fixtures() / fixturePath(rel) the fixture set (test/fixtures/build.py): images with their IDs and
+ *                                 digests, the rootfs tarball, hostile archives with the host paths
+ *                                 they aim at (fixtures().hostile.*.escapes)
  *   waitFor(fn, opts?)            polls until fn() returns a truthy value
  *   uniqueName(prefix?)           a container/image name unique to this run
  *   isRoot, ctrBin, helperBin, repoRoot
