@@ -1,5 +1,6 @@
 /* ctr-helper entry point: global options, then one command. See PROTOCOL.md. */
 #include "helper.h"
+#include "runtime.h"
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
@@ -20,6 +21,7 @@ static const struct command commands[] = {
 };
 
 int main(int argc, char **argv) {
+  save_argv(argc, argv);
   int i = 1;
   for (; i < argc; i++) {
     if (strcmp(argv[i], "--rundir") == 0 && i + 1 < argc) {

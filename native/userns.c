@@ -1,6 +1,349 @@
-#include "helper.h"
+/* The per-user pause process that holds the user namespace, and joining it. See PROTOCOL.md. */
+#include "runtime.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
-int is_real_root(void) { return geteuid() == 0; }
-void join_userns(void) {}
-int cmd_userns_exec(int argc, char **argv) { die(125, "cmd_userns_exec: not implemented yet"); }
-int cmd_id_map(int argc, char **argv) { die(125, "cmd_id_map: not implemented yet"); }
+
+/* euid 0 in the initial user namespace (uid_map "0 0 4294967295"). */
+int is_real_root(void) {
+  static int cached = -1;
+  if (cached >= 0) return cached;
+  cached = 0;
+  if (geteuid() != 0) return 0;
+  char buf[256];
+  int fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return cached = 1; /* no /proc: assume the host */
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return cached = 1;
+  buf[n] = 0;
+  unsigned long a, b, c;
+  if (sscanf(buf, "%lu %lu %lu", &a, &b, &c) == 3 && a == 0 && b == 0 && c == 4294967295UL) cached = 1;
+  return cached;
+}
+
+/* Inside some user namespace already, as its root (e.g. under `ctr unshare`). */
+static int in_userns_as_root(void) { return geteuid() == 0 && !is_real_root(); }
+
+static unsigned long long proc_starttime(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  if (!p) return 0;
+  /* after ") " comes field 3 (state); starttime is field 22 */
+  p += 2;
+  for (int field = 3; field < 22 && p; field++) {
+    p = strchr(p, ' ');
+    if (p) p++;
+  }
+  return p ? strtoull(p, NULL, 10) : 0;
+}
+
+static void pause_path(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", g_rundir, name); }
+
+/* Returns an fd on the live pause process's user namespace, or -1. */
+static int open_pause_ns(void) {
+  char path[4200], buf[128];
+  pause_path(path, sizeof path, "pause.pid");
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  long pid = 0;
+  unsigned long long st = 0;
+  if (sscanf(buf, "%ld %llu", &pid, &st) != 2 || pid <= 0) return -1;
+  if (proc_starttime((pid_t)pid) != st) return -1;
+  snprintf(path, sizeof path, "/proc/%ld/ns/user", pid);
+  int ns = open(path, O_RDONLY | O_CLOEXEC);
+  /* the pid could have died between the two checks and been reused: re-check */
+  if (ns >= 0 && proc_starttime((pid_t)pid) != st) { close(ns); return -1; }
+  return ns;
+}
+
+struct range { unsigned long start, count; };
+
+/* Ranges for USER (name) or UID in an /etc/subuid-style file, in file order. */
+static size_t read_subids(const char *file, const char *user, unsigned long uid, struct range *out, size_t max) {
+  FILE *f = fopen(file, "re");
+  if (!f) return 0;
+  char line[512], uidstr[32];
+  snprintf(uidstr, sizeof uidstr, "%lu", uid);
+  size_t n = 0;
+  while (n < max && fgets(line, sizeof line, f)) {
+    char *c1 = strchr(line, ':');
+    if (!c1 || line[0] == '#') continue;
+    *c1 = 0;
+    if (strcmp(line, uidstr) && (!user || strcmp(line, user))) continue;
+    unsigned long s, c;
+    if (sscanf(c1 + 1, "%lu:%lu", &s, &c) == 2 && c > 0) out[n++] = (struct range){s, c};
+  }
+  fclose(f);
+  return n;
+}
+
+/* Runs newuidmap/newgidmap; on failure puts its first stderr line in why. */
+static int run_idmap(const char *tool, pid_t pid, unsigned long id, const struct range *r, size_t nr, char *why,
+                     size_t whylen) {
+  char bin[4096];
+  if (find_in_path(tool, bin, sizeof bin) < 0) { snprintf(why, whylen, "%s not found", tool); return -1; }
+  char *argv[4 + 3 * 345];
+  char nums[3 * 345 + 4][24];
+  size_t a = 0, k = 0;
+  argv[a++] = (char *)tool;
+  snprintf(nums[k], 24, "%d", (int)pid); argv[a++] = nums[k++];
+  snprintf(nums[k], 24, "0"); argv[a++] = nums[k++];
+  snprintf(nums[k], 24, "%lu", id); argv[a++] = nums[k++];
+  snprintf(nums[k], 24, "1"); argv[a++] = nums[k++];
+  unsigned long next = 1;
+  for (size_t i = 0; i < nr; i++) {
+    snprintf(nums[k], 24, "%lu", next); argv[a++] = nums[k++];
+    snprintf(nums[k], 24, "%lu", r[i].start); argv[a++] = nums[k++];
+    snprintf(nums[k], 24, "%lu", r[i].count); argv[a++] = nums[k++];
+    next += r[i].count;
+  }
+  argv[a] = NULL;
+  int ep[2];
+  if (pipe2(ep, O_CLOEXEC) < 0) { snprintf(why, whylen, "pipe: %s", strerror(errno)); return -1; }
+  pid_t c = fork();
+  if (c < 0) { snprintf(why, whylen, "fork: %s", strerror(errno)); return -1; }
+  if (c == 0) {
+    dup2(ep[1], 2);
+    int nul = open("/dev/null", O_RDWR);
+    if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); }
+    execv(bin, argv);
+    dprintf(2, "cannot execute %s: %s\n", bin, strerror(errno));
+    _exit(127);
+  }
+  close(ep[1]);
+  char out[1024];
+  ssize_t n = read_full(ep[0], out, sizeof out - 1);
+  close(ep[0]);
+  int st;
+  while (waitpid(c, &st, 0) < 0 && errno == EINTR) {}
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return 0;
+  if (n < 0) n = 0;
+  out[n] = 0;
+  char *nl = strchr(out, '\n');
+  if (nl) *nl = 0;
+  snprintf(why, whylen, "%s", *out ? out : "exited with an error");
+  return -1;
+}
+
+static int write_proc(pid_t pid, const char *file, const char *data) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int rc = write_all(fd, data, strlen(data));
+  int e = errno;
+  close(fd);
+  errno = e;
+  return rc;
+}
+
+static void become_pause(void) __attribute__((noreturn));
+static void become_pause(void) {
+  setsid();
+  if (chdir("/") < 0) {}
+  int nul = open("/dev/null", O_RDWR);
+  if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); dup2(nul, 2); }
+  close_fds_except(NULL, 0);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_IGN;
+  for (int s = 1; s < 65; s++) sigaction(s, &sa, NULL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  prctl(PR_SET_NAME, "ctr-pause", 0, 0, 0);
+  set_proc_title(saved_argv(), "ctr-pause");
+  for (;;) pause();
+}
+
+/* Creates the pause process (lock held by the caller) and returns an fd on its user ns. */
+static int create_pause(void) {
+  uid_t uid = getuid();
+  gid_t gid = getgid();
+  int c2p[2], p2c[2];
+  if (pipe2(c2p, O_CLOEXEC) < 0 || pipe2(p2c, O_CLOEXEC) < 0) die_errno(125, "creating the pause process: pipe");
+  pid_t pid = fork();
+  if (pid < 0) die_errno(125, "creating the pause process: fork");
+  if (pid == 0) {
+    close(c2p[0]);
+    close(p2c[1]);
+    char c = 'u';
+    if (unshare(CLONE_NEWUSER) < 0) {
+      char msg[200];
+      int e = errno;
+      int n = snprintf(msg, sizeof msg, "%s", strerror(e));
+      c = 'x';
+      if (write(c2p[1], &c, 1) < 0 || write(c2p[1], msg, (size_t)n) < 0) {}
+      _exit(1);
+    }
+    if (write(c2p[1], &c, 1) < 0) _exit(1);
+    if (read(p2c[0], &c, 1) != 1 || c != 'g') _exit(1);
+    become_pause();
+  }
+  close(c2p[1]);
+  close(p2c[0]);
+  char buf[256];
+  ssize_t n = read_full(c2p[0], buf, 1);
+  if (n != 1 || buf[0] != 'u') {
+    ssize_t m = n == 1 ? read_full(c2p[0], buf, sizeof buf - 1) : 0;
+    if (m < 0) m = 0;
+    buf[m] = 0;
+    waitpid(pid, NULL, 0);
+    die(125, "cannot create a user namespace: %s; check that unprivileged user namespaces are enabled "
+             "(sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone)",
+        *buf ? buf : "unknown error");
+  }
+  close(c2p[0]);
+
+  struct passwd *pw = getpwuid(uid);
+  const char *user = pw ? pw->pw_name : NULL;
+  struct range ur[340], gr[340];
+  size_t nu = read_subids("/etc/subuid", user, uid, ur, 339);
+  size_t ng = read_subids("/etc/subgid", user, uid, gr, 339);
+  char bin[4096];
+  int have_tools = find_in_path("newuidmap", bin, sizeof bin) == 0 && find_in_path("newgidmap", bin, sizeof bin) == 0;
+  if (nu && ng && have_tools) {
+    char why[1100];
+    if (run_idmap("newuidmap", pid, uid, ur, nu, why, sizeof why) < 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, NULL, 0);
+      die(125, "newuidmap failed: %s; check the ranges for %s in /etc/subuid and that newuidmap is setuid root",
+          why, user ? user : "your user");
+    }
+    if (run_idmap("newgidmap", pid, gid, gr, ng, why, sizeof why) < 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, NULL, 0);
+      die(125, "newgidmap failed: %s; check the ranges for %s in /etc/subgid and that newgidmap is setuid root",
+          why, user ? user : "your user");
+    }
+  } else {
+    char map[64];
+    snprintf(map, sizeof map, "0 %u 1\n", (unsigned)uid);
+    if (write_proc(pid, "uid_map", map) < 0) die_errno(125, "writing the uid map of the user namespace");
+    if (write_proc(pid, "setgroups", "deny") < 0 && errno != ENOENT)
+      die_errno(125, "writing setgroups of the user namespace");
+    snprintf(map, sizeof map, "0 %u 1\n", (unsigned)gid);
+    if (write_proc(pid, "gid_map", map) < 0) die_errno(125, "writing the gid map of the user namespace");
+    if (!have_tools && nu && ng)
+      warnx_("newuidmap/newgidmap not found; containers get a single-ID mapping (only root inside); install the "
+             "uidmap package (shadow-utils on EL)");
+    else
+      warnx_("no subordinate IDs for %s in /etc/sub%cid; containers get a single-ID mapping (only root inside); add "
+             "a range with: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s",
+             user ? user : "your user", nu ? 'g' : 'u', user ? user : "USER");
+  }
+  char path[4200], ns[64];
+  snprintf(ns, sizeof ns, "/proc/%d/ns/user", (int)pid);
+  int nsfd = open(ns, O_RDONLY | O_CLOEXEC);
+  if (nsfd < 0) die_errno(125, "opening %s", ns);
+  unsigned long long st = proc_starttime(pid);
+  char line[64];
+  int l = snprintf(line, sizeof line, "%d %llu\n", (int)pid, st);
+  pause_path(path, sizeof path, "pause.pid");
+  if (write_file_atomic(path, line, (size_t)l, 0600) < 0) die_errno(125, "writing %s", path);
+  if (write(p2c[1], "g", 1) != 1) die_errno(125, "starting the pause process");
+  close(p2c[1]);
+  debugx("pause process %d created", (int)pid);
+  return nsfd;
+}
+
+static void enter_ns_fd(int nsfd) {
+  if (setns(nsfd, CLONE_NEWUSER) < 0) die_errno(125, "joining the user namespace");
+  close(nsfd);
+  /* host supplementary groups mean nothing here; drop them where allowed */
+  if (setgroups(0, NULL) < 0) {}
+  if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) die_errno(125, "becoming root in the user namespace");
+}
+
+void join_userns(void) {
+  static int joined;
+  if (joined) return;
+  joined = 1;
+  if (is_real_root() || in_userns_as_root()) return;
+  int nsfd = open_pause_ns();
+  if (nsfd < 0) {
+    if (mkdir_p(g_rundir, 0700) < 0) die_errno(125, "creating %s", g_rundir);
+    char lock[4200];
+    pause_path(lock, sizeof lock, "pause.lock");
+    int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lfd < 0) die_errno(125, "opening %s", lock);
+    while (flock(lfd, LOCK_EX) < 0)
+      if (errno != EINTR) die_errno(125, "locking %s", lock);
+    nsfd = open_pause_ns(); /* another invocation may have created it meanwhile */
+    if (nsfd < 0) nsfd = create_pause();
+    close(lfd);
+  }
+  enter_ns_fd(nsfd);
+}
+
+static int same_ns(const char *a, const char *b) {
+  struct stat sa, sb;
+  if (stat(a, &sa) < 0 || stat(b, &sb) < 0) return 0;
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+void join_userns_of(pid_t pid) {
+  if (is_real_root()) return;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+  if (same_ns(path, "/proc/self/ns/user")) return;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) die(125, "no process %d: the container is not running", (int)pid);
+    die_errno(125, "opening %s", path);
+  }
+  enter_ns_fd(fd);
+}
+
+int cmd_userns_exec(int argc, char **argv) {
+  int i = 1;
+  if (i < argc && strcmp(argv[i], "--") == 0) i++;
+  join_userns();
+  setenv("CTR_USERNS", "1", 1);
+  if (i < argc) {
+    execvp(argv[i], argv + i);
+    die_errno(errno == ENOENT ? 127 : 126, "cannot run %s", argv[i]);
+  }
+  const char *sh = getenv("SHELL");
+  if (!sh || !*sh) sh = "/bin/sh";
+  execl(sh, sh, (char *)NULL);
+  die_errno(127, "cannot run %s", sh);
+}
+
+static void print_map(const char *kind, const char *file) {
+  FILE *f = fopen(file, "re");
+  if (!f) die_errno(125, "reading %s", file);
+  unsigned long a, b, c;
+  while (fscanf(f, "%lu %lu %lu", &a, &b, &c) == 3) printf("%s %lu %lu %lu\n", kind, a, b, c);
+  fclose(f);
+}
+
+int cmd_id_map(int argc, char **argv) {
+  join_userns();
+  print_map("uid", "/proc/self/uid_map");
+  print_map("gid", "/proc/self/gid_map");
+  return 0;
+}

@@ -1,0 +1,584 @@
+/* The monitor: one small process per running container. It owns a private mount namespace
+   with the rootfs mounted, clones the container init, holds stdio (pipes or the pty master),
+   writes the log, serves the attach socket, records the state and exit files, and cleans up. */
+#include "runtime.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CLIENTS 32
+
+struct client {
+  int fd;
+  int flags;   /* hello flags, -1 before hello */
+  int rd_eof;  /* the client shut down its side */
+  unsigned char hdr[5];
+  size_t hlen;
+  uint8_t type;
+  uint32_t remain;
+  unsigned char small[16];
+  size_t slen;
+  int wants_stdin_closed;
+};
+
+static struct spec *S;
+static int status_fd = -1;
+static pid_t init_pid = -1, slirp_pid = -1;
+static int init_status = -1; /* wait status once reaped */
+static int tty_master = -1, in_fd = -1, out_fd = -1, err_fd = -1;
+static int lsock = -1, sigfd = -1;
+static char sock_path[4200];
+static struct client clients[MAX_CLIENTS];
+static int nclients;
+static struct logger L;
+static char *inbuf;
+static size_t inlen, incap;
+static int in_close_pending;
+
+static void status_line(const char *kind, const char *text) {
+  if (status_fd < 0) return;
+  struct sbuf b = {0};
+  sb_puts(&b, kind);
+  sb_puts(&b, " ");
+  sb_puts(&b, text);
+  sb_puts(&b, "\n");
+  write_all(status_fd, b.p, b.len);
+  sb_free(&b);
+}
+
+static void boot_id(char *out, size_t n) {
+  out[0] = 0;
+  int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t r = read(fd, out, n - 1);
+  close(fd);
+  if (r < 0) r = 0;
+  out[r] = 0;
+  char *nl = strchr(out, '\n');
+  if (nl) *nl = 0;
+}
+
+static void drop_client(int i) {
+  close(clients[i].fd);
+  clients[i] = clients[--nclients];
+}
+
+static void broadcast(int type, const void *buf, size_t n) {
+  int want = type == F_STDERR ? 4 : 2;
+  for (int i = 0; i < nclients; i++) {
+    if (clients[i].flags < 0 || !(clients[i].flags & want)) continue;
+    unsigned char h[5] = {(unsigned char)type, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                          (unsigned char)(n >> 8), (unsigned char)n};
+    struct iovec iov[2] = {{h, 5}, {(void *)buf, n}};
+    struct msghdr mh;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = iov;
+    mh.msg_iovlen = 2;
+    size_t total = 5 + n, sent = 0;
+    int bad = 0;
+    while (sent < total) {
+      ssize_t w = sendmsg(clients[i].fd, &mh, MSG_NOSIGNAL);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) { bad = 1; break; }
+      sent += (size_t)w;
+      /* advance the iovecs */
+      size_t adv = (size_t)w;
+      while (adv && mh.msg_iovlen) {
+        if (adv >= mh.msg_iov[0].iov_len) {
+          adv -= mh.msg_iov[0].iov_len;
+          mh.msg_iov++;
+          mh.msg_iovlen--;
+        } else {
+          mh.msg_iov[0].iov_base = (char *)mh.msg_iov[0].iov_base + adv;
+          mh.msg_iov[0].iov_len -= adv;
+          adv = 0;
+        }
+      }
+    }
+    if (bad) drop_client(i--);
+  }
+}
+
+static void stdin_append(const unsigned char *p, size_t n) {
+  if (in_fd < 0 || in_close_pending) return;
+  if (inlen + n > incap) {
+    size_t c = incap ? incap : 16384;
+    while (c < inlen + n) c *= 2;
+    char *q = realloc(inbuf, c);
+    if (!q) return;
+    inbuf = q;
+    incap = c;
+  }
+  memcpy(inbuf + inlen, p, n);
+  inlen += n;
+}
+
+static void stdin_flush(void) {
+  while (inlen && in_fd >= 0) {
+    ssize_t w = write(in_fd, inbuf, inlen);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) return;
+    if (w < 0) { inlen = 0; break; } /* the reader is gone */
+    memmove(inbuf, inbuf + w, inlen - (size_t)w);
+    inlen -= (size_t)w;
+  }
+  if (!inlen && in_close_pending && in_fd >= 0 && tty_master < 0) {
+    close(in_fd);
+    in_fd = -1;
+  }
+  if (!inlen && incap > 65536) { free(inbuf); inbuf = NULL; incap = 0; }
+}
+
+static void handle_frame(struct client *c, int type, const unsigned char *p, size_t n) {
+  switch (type) {
+    case F_HELLO:
+      c->flags = n >= 1 ? p[0] : 0;
+      break;
+    case F_RESIZE:
+      if (n >= 4 && tty_master >= 0) {
+        struct winsize ws = {(unsigned short)(p[0] << 8 | p[1]), (unsigned short)(p[2] << 8 | p[3]), 0, 0};
+        ioctl(tty_master, TIOCSWINSZ, &ws);
+      }
+      break;
+    case F_EOF:
+      if (c->flags > 0 && (c->flags & 1)) in_close_pending = 1;
+      break;
+    case F_SIGNAL:
+      if (n >= 4 && init_pid > 0 && init_status < 0) {
+        int sig = (int)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
+        if (sig > 0 && sig < 65) kill(init_pid, sig);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+static void client_bytes(struct client *c, const unsigned char *buf, size_t n) {
+  while (n) {
+    if (c->hlen < 5) {
+      size_t take = 5 - c->hlen < n ? 5 - c->hlen : n;
+      memcpy(c->hdr + c->hlen, buf, take);
+      c->hlen += take;
+      buf += take;
+      n -= take;
+      if (c->hlen < 5) return;
+      c->type = c->hdr[0];
+      c->remain = (uint32_t)c->hdr[1] << 24 | (uint32_t)c->hdr[2] << 16 | (uint32_t)c->hdr[3] << 8 | c->hdr[4];
+      c->slen = 0;
+      if (c->remain == 0) {
+        handle_frame(c, c->type, c->small, 0);
+        c->hlen = 0;
+      }
+      continue;
+    }
+    size_t take = c->remain < n ? c->remain : n;
+    if (c->type == F_STDIN) {
+      if (c->flags > 0 && (c->flags & 1)) stdin_append(buf, take);
+    } else {
+      size_t room = sizeof c->small - c->slen;
+      size_t k = take < room ? take : room;
+      memcpy(c->small + c->slen, buf, k);
+      c->slen += k;
+    }
+    c->remain -= (uint32_t)take;
+    buf += take;
+    n -= take;
+    if (c->remain == 0) {
+      if (c->type != F_STDIN) handle_frame(c, c->type, c->small, c->slen);
+      c->hlen = 0;
+    }
+  }
+}
+
+/* Reads what a client sent; returns -1 when it is gone. */
+static int client_read(int i) {
+  unsigned char buf[8192];
+  ssize_t r = recv(clients[i].fd, buf, sizeof buf, MSG_DONTWAIT);
+  if (r < 0 && (errno == EINTR || errno == EAGAIN)) return 0;
+  if (r <= 0) {
+    clients[i].rd_eof = 1;
+    /* a stdin client that vanished counts as stdin closed */
+    if (clients[i].flags > 0 && (clients[i].flags & 1) && clients[i].hlen == 0) {}
+    return r < 0 ? -1 : 0;
+  }
+  client_bytes(&clients[i], buf, (size_t)r);
+  return 0;
+}
+
+static void add_client(int fd) {
+  if (nclients >= MAX_CLIENTS) { close(fd); return; }
+  memset(&clients[nclients], 0, sizeof clients[0]);
+  clients[nclients].fd = fd;
+  clients[nclients].flags = -1;
+  nclients++;
+}
+
+static void send_exit_frames(int code) {
+  unsigned char f[9] = {F_EXIT, 0, 0, 0, 4, (unsigned char)(code >> 24), (unsigned char)(code >> 16),
+                        (unsigned char)(code >> 8), (unsigned char)code};
+  for (int i = 0; i < nclients; i++) {
+    send(clients[i].fd, f, sizeof f, MSG_NOSIGNAL);
+    close(clients[i].fd);
+  }
+  nclients = 0;
+}
+
+static void write_state(void) {
+  if (!S->statef) return;
+  char ts[64], bid[128];
+  now_rfc3339(ts, sizeof ts);
+  boot_id(bid, sizeof bid);
+  struct sbuf b = {0};
+  sb_printf(&b, "{\"pid\":%d,\"monitorPid\":%d,\"startedAt\":\"%s\",\"bootId\":", (int)init_pid, (int)getpid(), ts);
+  sb_json_str(&b, bid, strlen(bid));
+  sb_puts(&b, "}\n");
+  write_file_atomic(S->statef, b.p, b.len, 0644);
+  sb_free(&b);
+}
+
+static void write_exit(int code, int sig, const char *error) {
+  if (!S->exitf) return;
+  char ts[64];
+  now_rfc3339(ts, sizeof ts);
+  struct sbuf b = {0};
+  sb_printf(&b, "{\"exitCode\":%d,\"finishedAt\":\"%s\"", code, ts);
+  if (sig) sb_printf(&b, ",\"signal\":%d", sig);
+  if (error && *error) {
+    sb_puts(&b, ",\"error\":");
+    sb_json_str(&b, error, strlen(error));
+  }
+  sb_puts(&b, "}\n");
+  write_file_atomic(S->exitf, b.p, b.len, 0644);
+  sb_free(&b);
+}
+
+static void remove_paths(void) {
+  if (!S->remove) return;
+  char err[128];
+  struct json *j = json_parse(S->remove, strlen(S->remove), err, sizeof err);
+  if (!j) return;
+  if (j->type == J_ARR)
+    for (struct json *c = j->child; c; c = c->next)
+      if (c->type == J_STR && c->str[0] == '/') rm_rf(c->str);
+  json_free(j);
+}
+
+static void stop_slirp(void) {
+  if (slirp_pid <= 0) return;
+  kill(slirp_pid, SIGTERM);
+  while (waitpid(slirp_pid, NULL, 0) < 0 && errno == EINTR) {}
+  slirp_pid = -1;
+}
+
+/* The end: exit file, unmount, --rm removal, then the exit frame to every client. */
+static void finish(int code, int sig, const char *error) __attribute__((noreturn));
+static void finish(int code, int sig, const char *error) {
+  if (lsock >= 0) {
+    close(lsock);
+    lsock = -1;
+    unlink(sock_path);
+  }
+  stop_slirp();
+  log_flush(&L);
+  if (error && *error) {
+    char line[1200];
+    snprintf(line, sizeof line, "%d %s", code, error);
+    status_line("E", line);
+  }
+  write_exit(code, sig, error);
+  if (tty_master >= 0) close(tty_master);
+  if (out_fd >= 0) close(out_fd);
+  if (err_fd >= 0) close(err_fd);
+  if (in_fd >= 0 && in_fd != tty_master) close(in_fd);
+  rootfs_umount(S);
+  remove_paths();
+  if (status_fd >= 0) close(status_fd);
+  send_exit_frames(code);
+  _exit(0);
+}
+
+static void reap(void) {
+  for (;;) {
+    int st;
+    pid_t w = waitpid(-1, &st, WNOHANG);
+    if (w <= 0) return;
+    if (w == init_pid) init_status = st;
+    else if (w == slirp_pid) slirp_pid = -1;
+  }
+}
+
+static void start_slirp(int *ready_rd) {
+  char bin[4096];
+  *ready_rd = -1;
+  if (find_in_path("slirp4netns", bin, sizeof bin) < 0) {
+    status_line("N", "slirp4netns not found: the container has loopback networking only; install slirp4netns");
+    return;
+  }
+  int rp[2], xp[2];
+  if (pipe2(rp, O_CLOEXEC) < 0) return;
+  if (pipe2(xp, O_CLOEXEC) < 0) { close(rp[0]); close(rp[1]); return; }
+  pid_t pid = fork();
+  if (pid < 0) return;
+  if (pid == 0) {
+    reset_signals();
+    /* ready fd 3, exit fd 4 (the monitor holds the write end: slirp4netns ends with us) */
+    int r = fcntl(rp[1], F_DUPFD, 10), x = fcntl(xp[0], F_DUPFD, 10);
+    dup2(r, 3);
+    dup2(x, 4);
+    int keep[2] = {3, 4};
+    close_fds_except(keep, 2);
+    char pid_s[24];
+    snprintf(pid_s, sizeof pid_s, "%d", (int)init_pid);
+    execl(bin, "slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd=3", "--exit-fd=4",
+          pid_s, "tap0", (char *)NULL);
+    _exit(127);
+  }
+  close(rp[1]);
+  close(xp[0]); /* xp[1] stays open (CLOEXEC) for our lifetime */
+  slirp_pid = pid;
+  *ready_rd = rp[0];
+}
+
+static void wait_slirp_ready(int rd) {
+  if (rd < 0) return;
+  struct pollfd p = {rd, POLLIN, 0};
+  int r;
+  while ((r = poll(&p, 1, 10000)) < 0 && errno == EINTR) {}
+  char c;
+  if (r <= 0 || read(rd, &c, 1) != 1)
+    status_line("N", "slirp4netns did not start: the container has loopback networking only");
+  close(rd);
+}
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int pump_output(int *fd, int type) {
+  char buf[16384];
+  ssize_t r = read(*fd, buf, sizeof buf);
+  if (r < 0 && (errno == EINTR || errno == EAGAIN)) return 0;
+  if (r <= 0) { /* EOF, or EIO on a pty master whose slave is closed */
+    if (*fd != tty_master) close(*fd);
+    *fd = -1;
+    return -1;
+  }
+  log_write(&L, type == F_STDERR ? 2 : 1, buf, (size_t)r);
+  broadcast(type, buf, (size_t)r);
+  return 0;
+}
+
+static void main_loop(void) __attribute__((noreturn));
+static void main_loop(void) {
+  long long exited_at = 0;
+  for (;;) {
+    if (init_status >= 0) {
+      if (!exited_at) exited_at = now_ms();
+      int open_out = (tty_master >= 0 && out_fd == tty_master) || (tty_master < 0 && (out_fd >= 0 || err_fd >= 0));
+      if (!open_out || now_ms() - exited_at > 2000) {
+        int code = 0, sig = 0;
+        if (WIFEXITED(init_status)) code = WEXITSTATUS(init_status);
+        else if (WIFSIGNALED(init_status)) { sig = WTERMSIG(init_status); code = 128 + sig; }
+        finish(code, sig, NULL);
+      }
+    }
+    struct pollfd p[8 + MAX_CLIENTS];
+    int n = 0, i_sig, i_l = -1, i_out = -1, i_err = -1, i_in = -1, i_c0;
+    p[i_sig = n++] = (struct pollfd){sigfd, POLLIN, 0};
+    if (lsock >= 0) p[i_l = n++] = (struct pollfd){lsock, POLLIN, 0};
+    if (out_fd >= 0) p[i_out = n++] = (struct pollfd){out_fd, POLLIN, 0};
+    if (err_fd >= 0) p[i_err = n++] = (struct pollfd){err_fd, POLLIN, 0};
+    if (inlen && in_fd >= 0) {
+      if (in_fd == out_fd && i_out >= 0) p[i_out].events |= POLLOUT;
+      else p[i_in = n++] = (struct pollfd){in_fd, POLLOUT, 0};
+    }
+    i_c0 = n;
+    for (int i = 0; i < nclients; i++)
+      p[n++] = (struct pollfd){clients[i].fd, (short)(clients[i].rd_eof || inlen ? 0 : POLLIN), 0};
+    int timeout = init_status >= 0 ? 100 : -1;
+    int r = poll(p, (nfds_t)n, timeout);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) finish(125, 0, "monitor: poll failed");
+
+    if (p[i_sig].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGCHLD) reap();
+        else if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && init_pid > 0 && init_status < 0)
+          kill(init_pid, (int)si.ssi_signo);
+      }
+    }
+    if (i_in >= 0 && (p[i_in].revents & (POLLOUT | POLLERR | POLLHUP))) {
+      stdin_flush();
+      if (p[i_in].revents & (POLLERR | POLLHUP) && inlen) inlen = 0;
+    }
+    if (i_out >= 0 && (p[i_out].revents & POLLOUT)) stdin_flush();
+    if (i_out >= 0 && (p[i_out].revents & (POLLIN | POLLHUP | POLLERR))) pump_output(&out_fd, F_STDOUT);
+    if (i_err >= 0 && (p[i_err].revents & (POLLIN | POLLHUP | POLLERR))) pump_output(&err_fd, F_STDERR);
+    /* clients: iterate backwards so drops do not disturb the indexes still to visit */
+    for (int i = nclients - 1; i >= 0; i--) {
+      short re = p[i_c0 + i].revents;
+      if (!re) continue;
+      if (re & POLLIN) {
+        if (client_read(i) < 0) { drop_client(i); continue; }
+      }
+      if ((re & (POLLHUP | POLLERR)) || (clients[i].rd_eof && (re & POLLHUP))) drop_client(i);
+    }
+    if (inlen) stdin_flush();
+    if (i_l >= 0 && (p[i_l].revents & POLLIN)) {
+      int fd = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+      if (fd >= 0) add_client(fd);
+    }
+  }
+}
+
+static int bind_attach_socket(void) {
+  if (!S->mondir) return -1;
+  snprintf(sock_path, sizeof sock_path, "%s/attach", S->mondir);
+  return listen_unix(sock_path);
+}
+
+void monitor_main(struct spec *s, int sfd, int attach_fd, int want_stdin) {
+  S = s;
+  status_fd = sfd;
+  prctl(PR_SET_NAME, "ctr-monitor", 0, 0, 0);
+  int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (nul >= 0) {
+    dup2(nul, 0);
+    dup2(nul, 1);
+    dup2(nul, 2);
+    close(nul);
+  }
+  if (chdir("/") < 0) {}
+  g_debug = 0;
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGCHLD);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigfd < 0) finish(125, 0, "monitor: signalfd failed");
+
+  if (attach_fd >= 0) add_client(attach_fd);
+
+  char err[1024];
+  if (make_mount_ns(err, sizeof err) < 0) finish(125, 0, err);
+  if (rootfs_mount(s, err, sizeof err) < 0) finish(125, 0, err);
+  if (log_open(&L, s->logf, s->logmax) < 0) {
+    snprintf(err, sizeof err, "opening the log %s: %s", s->logf, strerror(errno));
+    finish(125, 0, err);
+  }
+
+  int sp[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) finish(125, 0, "monitor: socketpair failed");
+  int child_stdio[3] = {-1, -1, -1};
+  if (!s->proc.terminal) {
+    int pin[2] = {-1, -1}, pout[2], perr[2];
+    if (want_stdin) {
+      if (pipe2(pin, O_CLOEXEC) < 0) finish(125, 0, "monitor: pipe failed");
+      child_stdio[0] = pin[0];
+      in_fd = pin[1];
+      set_nonblock(in_fd, 1);
+    } else {
+      child_stdio[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    if (pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0) finish(125, 0, "monitor: pipe failed");
+    child_stdio[1] = pout[1];
+    child_stdio[2] = perr[1];
+    out_fd = pout[0];
+    err_fd = perr[0];
+  }
+  lsock = bind_attach_socket();
+  if (s->mondir && lsock < 0) {
+    snprintf(err, sizeof err, "creating the attach socket %.900s: %s", sock_path, strerror(errno));
+    finish(125, 0, err);
+  }
+
+  struct init_ctx ctx = {s, sp[1], {child_stdio[0], child_stdio[1], child_stdio[2]}, cap_last()};
+  init_pid = clone_fork((unsigned long)(s->ns_new));
+  if (init_pid < 0) {
+    snprintf(err, sizeof err, "creating the container namespaces: %s", strerror(errno));
+    finish(125, 0, err);
+  }
+  if (init_pid == 0) container_main(&ctx);
+  close(sp[1]);
+  for (int i = 0; i < 3; i++)
+    if (child_stdio[i] >= 0) close(child_stdio[i]);
+
+  int ready_rd = -1;
+  if ((s->ns_new & CLONE_NEWNET) && !strcmp(s->network, "slirp4netns")) start_slirp(&ready_rd);
+
+  /* 1. the init is ready (or failed) */
+  char msg[1300];
+  int mfd = -1;
+  ssize_t m = recv_fd(sp[0], msg, sizeof msg - 1, &mfd);
+  if (m <= 0 || msg[0] != 'R') {
+    int code = 125;
+    char text[1200] = "the container init exited during setup";
+    if (m > 0) {
+      int c = parse_fail(msg, (size_t)m, text, sizeof text);
+      if (c > 0) code = c;
+    }
+    while (waitpid(init_pid, NULL, 0) < 0 && errno == EINTR) {}
+    init_status = 0;
+    finish(code, 0, text);
+  }
+  if (s->proc.terminal) {
+    if (mfd < 0) finish(125, 0, "the container init sent no terminal");
+    tty_master = in_fd = out_fd = mfd;
+    set_nonblock(mfd, 1);
+  }
+  wait_slirp_ready(ready_rd);
+
+  /* 2. run --attach: the container starts once its first client said hello */
+  if (attach_fd >= 0) {
+    while (nclients > 0 && clients[0].fd == attach_fd && clients[0].flags < 0) {
+      unsigned char buf[4096];
+      ssize_t r = read(attach_fd, buf, sizeof buf);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) { drop_client(0); break; }
+      client_bytes(&clients[0], buf, (size_t)r);
+    }
+  }
+
+  /* 3. go, then wait for exec (EOF on the CLOEXEC socket) or its error */
+  if (send(sp[0], "G", 1, MSG_NOSIGNAL) < 0) {}
+  m = recv_fd(sp[0], msg, sizeof msg - 1, &mfd);
+  if (mfd >= 0) close(mfd);
+  close(sp[0]);
+  if (m > 0) {
+    char text[1200];
+    int code = parse_fail(msg, (size_t)m, text, sizeof text);
+    if (code < 0) { code = 125; snprintf(text, sizeof text, "unexpected message from the container init"); }
+    while (waitpid(init_pid, NULL, 0) < 0 && errno == EINTR) {}
+    init_status = 0;
+    finish(code, 0, text);
+  }
+  write_state();
+  char line[128];
+  snprintf(line, sizeof line, "{\"pid\":%d,\"monitorPid\":%d}", (int)init_pid, (int)getpid());
+  status_line("S", line);
+  close(status_fd);
+  status_fd = -1;
+  main_loop();
+}
