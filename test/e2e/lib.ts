@@ -378,13 +378,19 @@ export function spawnTty(argv: string[], opts: TtyOptions & { baseEnv?: Record<s
   const ctl = child.stdio[3] as NodeJS.WritableStream & { on: Function };
   ctl.on('error', () => {});
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const exitPromise = new Promise<void>((resolve) =>
+  const exitPromise = new Promise<void>((resolve) => {
+    child.on('error', (e) => {
+      errOut.push(Buffer.from(`cannot start ${python3()}: ${e.message}\n`));
+      exited = { code: -1, signal: null };
+      notify();
+      resolve();
+    });
     child.on('close', (code, signal) => {
       exited = { code, signal };
       notify();
       resolve();
-    }),
-  );
+    });
+  });
   const output = () => Buffer.concat(out).toString('utf8');
   let timedOut = false;
   const overall = setTimeout(() => {
