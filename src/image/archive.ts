@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { CtrError } from '../util/errors';
 import { decompressed, DecompressError, layerMediaType, detectCompression } from './compression';
 import { chainIds, hexOf, isSha256Digest, sha256Digest } from './digest';
-import { commitBlobFile, commitLayer, readLayerMeta, unpackLayerStream, writeBlob } from './layers';
+import { blobTarStream, commitBlobFile, commitLayer, readLayerMeta, unpackLayerStream, writeBlob } from './layers';
 import { parseTagReference, formatReference, InvalidReferenceError } from './reference';
 import {
   blobPath,
@@ -23,7 +23,9 @@ import {
   commitImage,
   ensureStoreDirs,
   Lease,
+  listImageHexes,
   owner,
+  readImageMeta,
   tmpDir,
   type BlobDescriptor,
   type ImageLayerMeta,
@@ -330,8 +332,29 @@ function friendlyError(e: unknown, label: string): CtrError {
   return new CtrError(`cannot load ${label}: ${((e as Error).message ?? String(e)).split('\n')[0]}`);
 }
 
+/** Checks that a stored layer blob decompresses to `diffId` (no unpacking). */
+async function verifyBlob(digest: string, diffId: string, what: string): Promise<void> {
+  const h = createHash('sha256');
+  try {
+    for await (const b of await blobTarStream(digest)) h.update(b);
+  } catch (e) {
+    throw new CtrError(`${what}: ${(e as Error).message}`);
+  }
+  const got = `sha256:${h.digest('hex')}`;
+  if (got !== diffId) throw new CtrError(`${what}: content does not match the image config (diff ID ${diffId}, got ${got}); the archive is corrupt`);
+}
+
 /** Installs verified images: blobs into blobs/, layers unpacked (shared ones reused), image committed. */
 export async function installImages(pending: PendingImage[], lease: Lease): Promise<LoadedImage[]> {
+  let known: Map<string, string> | undefined;
+  /** layer blobs of committed images (verified when they were loaded) → their diff IDs */
+  const verified = (): Map<string, string> => {
+    if (!known) {
+      known = new Map();
+      for (const hex of listImageHexes()) for (const l of readImageMeta(hex)?.layers ?? []) if (l.blob) known.set(l.blob.digest, l.diffId);
+    }
+    return known;
+  };
   const loaded: LoadedImage[] = [];
   for (const img of pending) {
     const id = sha256Digest(img.configBytes);
@@ -359,6 +382,10 @@ export async function installImages(pending: PendingImage[], lease: Lease): Prom
       const l = img.layers[k]!;
       const chainId = chains[k]!;
       let meta = readLayerMeta(chainId);
+      if (meta && verified().get(l.blob.digest) !== l.diffId) {
+        // the layer is here already, but this blob was never checked against its diff ID
+        await verifyBlob(l.blob.digest, l.diffId, `layer ${k + 1} of ${img.layers.length} (${l.blob.digest.slice(7, 19)})`);
+      }
       if (!meta) {
         const res = await unpackLayerStream(
           fs.createReadStream(blobPath(l.blob.digest), { highWaterMark: 1 << 20 }),
