@@ -103,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
     command = cli.process(parsed.rest.length ? parsed.rest : ['--help']);
   } catch (e) {
     const msg = (e as Error).message.split('\n').find((l) => l.trim() !== '') ?? String(e);
-    process.stderr.write(`Error: ${msg.replace(/^Usage Error: /, '')}\nSee 'ctr --help'.\n`);
+    process.stderr.write(`Error: ${msg.replace(/^Usage Error: /, '')} (see 'ctr --help')\n`);
     return 125;
   }
   const ctx = { ...Cli.defaultContext, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
