@@ -106,7 +106,12 @@ function octal(buf: Buffer, off: number, len: number, what: string): number {
 }
 
 function checksumOk(h: Buffer): boolean {
-  const stored = octal(h, 148, 8, 'checksum');
+  let stored: number;
+  try {
+    stored = octal(h, 148, 8, 'checksum');
+  } catch {
+    return false;
+  }
   let unsigned = 0;
   let signed = 0;
   for (let i = 0; i < 512; i++) {
