@@ -23,9 +23,12 @@ static const struct command commands[] = {
 int main(int argc, char **argv) {
   save_argv(argc, argv);
   int i = 1;
+  const char *chroot_dir = NULL;
   for (; i < argc; i++) {
     if (strcmp(argv[i], "--rundir") == 0 && i + 1 < argc) {
       g_rundir = argv[++i];
+    } else if (strcmp(argv[i], "--chroot") == 0 && i + 1 < argc) {
+      chroot_dir = argv[++i];
     } else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
       g_debug = strcmp(argv[++i], "debug") == 0;
     } else {
@@ -44,6 +47,12 @@ int main(int argc, char **argv) {
     if (is_real_root()) g_rundir = "/run/ctr";
     else if (x && *x) { snprintf(buf, sizeof buf, "%s/ctr", x); g_rundir = buf; }
     else { snprintf(buf, sizeof buf, "/tmp/ctr-%u", (unsigned)getuid()); g_rundir = buf; }
+  }
+  if (chroot_dir) {
+    /* --chroot DIR: the command sees DIR (e.g. /proc/PID/root of a running container, or a
+       mounted rootfs) as "/", so absolute symlinks inside it resolve inside it (ctr cp). */
+    join_userns();
+    if (chroot(chroot_dir) != 0 || chdir("/") != 0) die_errno(125, "cannot enter %s", chroot_dir);
   }
   for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
     if (strcmp(commands[k].name, cmd) == 0) return commands[k].fn(argc - i, argv + i);
