@@ -87,6 +87,11 @@ export function reportError(e: unknown, logLevel?: string): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // A closed pipe (`ctr export c | head`) ends the command quietly, as for any Unix tool.
+  for (const s of [process.stdout, process.stderr])
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(141);
+    });
   let parsed: { globals: GlobalOptions; rest: string[] };
   try {
     parsed = parseGlobalOptions(argv);

@@ -10,6 +10,7 @@ import { InspectContainerCommand } from './container/inspect';
 import { ExecCommand } from './container/exec';
 import { TopCommand } from './container/top';
 import { lifecycleCommands } from './container/lifecycle';
+import { ExportCommand } from './container/export';
 import { ImageLoadCommand } from './image/load';
 import { ImageSaveCommand } from './image/save';
 import { ImageImportCommand } from './image/import';
@@ -32,6 +33,7 @@ export const commands: CommandClass[] = [
   InspectContainerCommand,
   ExecCommand,
   TopCommand,
+  ExportCommand,
   ...lifecycleCommands,
   ImageLoadCommand,
   ImageSaveCommand,

@@ -71,8 +71,9 @@ export class InspectContainerCommand extends Command {
       if (isPlain && this.type !== 'container') {
         try {
           const { findImage } = require('../../image/store');
-          const { inspectImage } = require('../../image/inspect');
-          out.push(inspectImage(findImage(n)));
+          const { inspectImage } = require('../../image/view');
+          const { resolveStorageDriver } = require('../../storage/driver');
+          out.push(inspectImage(findImage(n), resolveStorageDriver().name));
           continue;
         } catch {
           /* not an image either */

@@ -31,7 +31,7 @@ export class InfoCommand extends Command {
     const ctx = context();
     let driver = { name: ctx.storageDriver, reason: 'requested' };
     try {
-      driver = require('../../storage/rootfs').resolveStorageDriver();
+      driver = require('../../storage/driver').resolveStorageDriver();
     } catch (e) {
       driver = { name: ctx.storageDriver, reason: `unresolved: ${(e as Error).message}` };
     }
