@@ -11,6 +11,7 @@ import { ExecCommand } from './container/exec';
 import { TopCommand } from './container/top';
 import { lifecycleCommands } from './container/lifecycle';
 import { ExportCommand } from './container/export';
+import { DiffCommand } from './container/diff';
 import { ImageLoadCommand } from './image/load';
 import { ImageSaveCommand } from './image/save';
 import { ImageImportCommand } from './image/import';
@@ -34,6 +35,7 @@ export const commands: CommandClass[] = [
   ExecCommand,
   TopCommand,
   ExportCommand,
+  DiffCommand,
   ...lifecycleCommands,
   ImageLoadCommand,
   ImageSaveCommand,

@@ -1,0 +1,60 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Parser } from 'tar';
+import { CtrError } from '../util/errors';
+import { ensureRunroot, findHelper, helperArgs, helperError } from '../util/helper';
+import { containerDir } from './store';
+import type { ContainerRecord } from './types';
+
+export interface Change {
+  Path: string;
+  Kind: 0 | 1 | 2; // Docker: 0 modified, 1 added, 2 deleted
+}
+
+/** Changes of the container's writable layer against its image (Docker's `diff`). */
+export async function containerChanges(rec: ContainerRecord): Promise<Change[]> {
+  const dir = containerDir(rec.id);
+  const spec = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { annotations: Record<string, string> };
+  const upper = spec.annotations['ctr.rootfs.upper'];
+  if (!upper) throw new CtrError(`diff needs the overlay or fuse-overlayfs storage driver; container ${rec.name} uses ${rec.driver}`);
+  const lowers = (spec.annotations['ctr.rootfs.lower'] ?? '').split(':').filter(Boolean);
+  const inImage = (p: string) =>
+    lowers.some((l) => {
+      try {
+        fs.lstatSync(path.join(l, p));
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  ensureRunroot();
+  const names: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(findHelper(), helperArgs(['tar-dir', '--diff', upper]), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const parser = new Parser({ onReadEntry: (e) => (names.push(e.path), e.resume()) });
+    child.stdout.pipe(parser);
+    child.on('error', (e) => reject(new CtrError(`cannot run ctr-helper: ${e.message}`)));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new CtrError(`diff of ${rec.name} failed: ${helperError(err)}`))));
+  });
+  // Mount points ctr itself created for /etc/hosts & co. and -v are not the user's changes.
+  const mountPoints = new Set(['/etc/hosts', '/etc/hostname', '/etc/resolv.conf', ...rec.mounts.map((m) => m.Destination)]);
+  const out = new Map<string, Change>();
+  for (const raw of names) {
+    const rel = raw.replace(/\/$/, '');
+    const base = path.posix.basename(rel);
+    const parent = path.posix.dirname(rel);
+    if (base === '.wh..wh..opq') continue;
+    if (base.startsWith('.wh.')) {
+      const p = `/${path.posix.join(parent, base.slice(4))}`.replace(/^\/\.\//, '/');
+      out.set(p, { Path: p, Kind: 2 });
+      continue;
+    }
+    const p = `/${rel}`;
+    if (mountPoints.has(p) && !inImage(rel)) continue;
+    out.set(p, { Path: p, Kind: inImage(rel) ? 0 : 1 });
+  }
+  return [...out.values()].sort((a, b) => (a.Path < b.Path ? -1 : a.Path > b.Path ? 1 : 0));
+}
