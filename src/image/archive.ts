@@ -358,7 +358,7 @@ export async function installImages(pending: PendingImage[], lease: Lease): Prom
   const loaded: LoadedImage[] = [];
   for (const img of pending) {
     const id = sha256Digest(img.configBytes);
-    const configBlob: BlobDescriptor = { digest: id, size: img.configBytes.length, mediaType: MT.ociConfig };
+    const configBlob: BlobDescriptor = { mediaType: MT.ociConfig, digest: id, size: img.configBytes.length };
     let manifestBytes = img.manifestBytes;
     let manifestMediaType = img.manifestMediaType;
     if (!manifestBytes) {
@@ -371,7 +371,7 @@ export async function installImages(pending: PendingImage[], lease: Lease): Prom
       manifestBytes = Buffer.from(JSON.stringify(man));
       manifestMediaType = MT.ociManifest;
     }
-    const manifest: BlobDescriptor = { digest: sha256Digest(manifestBytes), size: manifestBytes.length, mediaType: manifestMediaType! };
+    const manifest: BlobDescriptor = { mediaType: manifestMediaType!, digest: sha256Digest(manifestBytes), size: manifestBytes.length };
     const chains = chainIds(img.layers.map((l) => l.diffId));
     lease.add({ layers: chains, blobs: [id, manifest.digest, ...img.layers.map((l) => l.blob.digest)] });
     writeBlob(id, img.configBytes);
