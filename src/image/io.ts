@@ -8,7 +8,8 @@ import { CtrError } from '../util/errors';
 /** Opens FILE (or stdin for undefined / "-") as a byte stream; `what` names it in errors. */
 export function openInput(file: string | undefined, what: string): { stream: AsyncIterable<Buffer>; label: string } {
   if (file === undefined || file === '-') {
-    if (process.stdin.isTTY) throw new CtrError(`no ${what} given: pass a file or pipe one into stdin`);
+    if (process.stdin.isTTY)
+      throw new CtrError(what === 'archive' ? 'no archive given: use -i FILE or pipe an archive into stdin' : `no ${what} on stdin: pipe one in or give a file name`);
     return { stream: process.stdin as AsyncIterable<Buffer>, label: 'from stdin' };
   }
   let fd: number;

@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { findImage } from '../../image/store';
 import { inspectImage } from '../../image/view';
-import { cachedStorageDriver } from '../../storage/driver';
+import { cachedStorageDriver, resolveStorageDriver } from '../../storage/driver';
 import { CtrError } from '../../util/errors';
 import { renderOne } from '../../util/format';
 
@@ -18,7 +18,7 @@ export class ImageInspectCommand extends Command {
   images = Option.Rest({ required: 1 });
 
   async execute(): Promise<number> {
-    const driver = cachedStorageDriver()?.name ?? 'overlay';
+    const driver = (cachedStorageDriver() ?? resolveStorageDriver()).name;
     const found: Record<string, unknown>[] = [];
     const errors: string[] = [];
     for (const a of this.images) {
