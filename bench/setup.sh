@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# bench/setup.sh - prepares this machine for bench/run.sh. Run as root; idempotent (each step
+# checks before it changes anything), so run.sh runs it every time.
+#
+#   1. Debian packages: podman crun conmon uidmap slirp4netns fuse-overlayfs hyperfine, and
+#      busybox-static python3 jq (fixtures, result parsing)
+#   2. the bench user (CTR_BENCH_USER; default ctrtest when it exists, else a new user
+#      ctrbench) with /etc/subuid and /etc/subgid ranges, user namespaces enabled,
+#      newuidmap/newgidmap usable, its runtime dir /run/user/UID
+#   3. /dev/fuse and /dev/net/tun usable by everybody (0666; some VMs ship them 0600)
+#   4. rootless Podman's configuration for that user: cgroupfs manager, file events logger,
+#      crun (no systemd here), storage driver overlay (Debian's Podman otherwise silently
+#      uses vfs)
+#   5. the binaries under test copied to $CTR_BENCH_WORK/bin (see common.sh)
+#   6. the busybox fixture image (test/fixtures/build.py) loaded into both engines from the
+#      same docker-archive: ctr into the bench store (--root/--runroot), podman into the
+#      user's default store
+#   7. a smoke test of each engine. Only when Podman fails with crun's "cgroups in hybrid
+#      mode not supported" (a host that mounts cgroup v1 controllers and also leaves a
+#      controller on the cgroup2 hierarchy), the controllers are moved off the cgroup2
+#      mount to v1 hierarchies of their own - possible only while no cgroup2 group uses
+#      them - and the smoke test is repeated. The outcome is recorded in
+#      $CTR_BENCH_WORK/setup-notes, which run.sh copies into results.md.
+#
+# Knobs: see bench/common.sh. CTR_BENCH_PODMAN=0 skips everything Podman.
+set -euo pipefail
+umask 022
+# shellcheck source=bench/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+[ "$(id -u)" = 0 ] || die "setup.sh must run as root (it installs packages and configures the bench user)"
+
+# ------------------------------------------------------------------ 1. packages
+PKGS=(uidmap slirp4netns fuse-overlayfs hyperfine busybox-static python3 jq procps)
+[ "${CTR_BENCH_PODMAN:-1}" != 0 ] && PKGS+=(podman crun conmon)
+missing=()
+for p in "${PKGS[@]}"; do
+  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=300 update -qq
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# ------------------------------------------------------------------ 2. user
+if ! id "$BENCH_USER" >/dev/null 2>&1; then
+  log "creating user $BENCH_USER"
+  useradd -m -s /bin/bash "$BENCH_USER"
+fi
+bench_user_vars
+[ -d "$BHOME" ] || install -d -o "$BUID" -g "$BGID" -m 0755 "$BHOME"
+
+# 65536 subordinate IDs, after every range already given out in either file
+for f in /etc/subuid /etc/subgid; do
+  touch "$f"
+  if ! grep -qE "^(${BENCH_USER}|${BUID}):" "$f"; then
+    start=$(cat /etc/subuid /etc/subgid | awk -F: 'BEGIN { m = 100000 } NF == 3 { e = $2 + $3; if (e > m) m = e } END { print m }')
+    echo "${BENCH_USER}:${start}:65536" >>"$f"
+    log "added ${BENCH_USER}:${start}:65536 to $f"
+  fi
+done
+for b in /usr/bin/newuidmap /usr/bin/newgidmap; do
+  [ -x "$b" ] || die "$b is missing (package uidmap)"
+  if [ ! -u "$b" ] && ! { command -v getcap >/dev/null && getcap "$b" | grep -q cap_set; }; then
+    chmod u+s "$b"
+    log "made $b setuid"
+  fi
+done
+if [ -f /proc/sys/kernel/unprivileged_userns_clone ] && [ "$(cat /proc/sys/kernel/unprivileged_userns_clone)" != 1 ]; then
+  sysctl -qw kernel.unprivileged_userns_clone=1
+fi
+if [ "$(cat /proc/sys/user/max_user_namespaces 2>/dev/null || echo 1)" = 0 ]; then
+  sysctl -qw user.max_user_namespaces=15000
+fi
+# no logind here: nothing else creates the runtime dir
+if [ ! -d "$RUNDIR" ] || [ "$(stat -c %u "$RUNDIR")" != "$BUID" ]; then
+  install -d -o "$BUID" -g "$BGID" -m 0700 "$RUNDIR"
+  log "created $RUNDIR"
+fi
+
+# ------------------------------------------------------------------ 3. devices
+for d in /dev/fuse /dev/net/tun; do
+  if [ -c "$d" ] && [ "$(stat -c %a "$d")" != 666 ]; then
+    chmod 0666 "$d"
+    log "chmod 0666 $d"
+  fi
+done
+
+# ------------------------------------------------------------------ 4. podman configuration
+if have_podman; then
+  CONF=$BHOME/.config/containers
+  install -d -o "$BUID" -g "$BGID" "$BHOME/.config" "$CONF"
+  printf '%s\n' '[engine]' 'cgroup_manager = "cgroupfs"' 'events_logger = "file"' 'runtime = "crun"' \
+    >"$CONF/containers.conf.new"
+  printf '%s\n' '[storage]' 'driver = "overlay"' "runroot = \"$RUNDIR/containers\"" \
+    "graphroot = \"$BHOME/.local/share/containers/storage\"" >"$CONF/storage.conf.new"
+  for f in containers.conf storage.conf; do
+    if cmp -s "$CONF/$f.new" "$CONF/$f"; then
+      rm -f "$CONF/$f.new"
+    else
+      mv -f "$CONF/$f.new" "$CONF/$f"
+      log "wrote $CONF/$f"
+    fi
+    chown "$BUID:$BGID" "$CONF/$f"
+  done
+fi
+
+# ------------------------------------------------------------------ 5. binaries
+snapshot_binaries
+install -d -o "$BUID" -g "$BGID" -m 0755 "$WORK/out"
+
+# ------------------------------------------------------------------ 6. fixture image
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+"$PY" "$REPO/test/fixtures/build.py" "$FIXTURES" >/dev/null || die "test/fixtures/build.py failed"
+chmod -R a+rX "$FIXTURES"
+[ -r "$IMAGE_TAR" ] || die "$IMAGE_TAR was not built"
+
+want_id=$(jq -r '.images.busybox.id' "$FIXTURES/fixtures.json")   # sha256:<hex>
+if [ "$(ctr_u image inspect --format "{{.Id}}" busybox 2>/dev/null | sed "s/^sha256://" || true)" != "${want_id#sha256:}" ]; then
+  ctr_u load -i "$IMAGE_TAR" >/dev/null || die "ctr load -i $IMAGE_TAR failed"
+  log "loaded busybox into ctr (store $CTR_ROOT)"
+fi
+if have_podman; then
+  if [ "$(podman_u image inspect --format '{{.Id}}' busybox 2>/dev/null || true)" != "${want_id#sha256:}" ]; then
+    podman_u load -q -i "$IMAGE_TAR" >/dev/null || die "podman load -i $IMAGE_TAR failed"
+    log "loaded busybox into podman"
+  fi
+fi
+
+# ------------------------------------------------------------------ 7. smoke tests
+NOTES=$WORK/setup-notes
+: >"$NOTES.new"
+out=$(ctr_u run --rm --network none busybox true 2>&1) || die "ctr run --rm --network none busybox true failed: $out"
+
+# Moves every controller of the cgroup2 hierarchy (hybrid layout) to a v1 hierarchy of its own.
+cgroup_hybrid_fix() {
+  local u2=/sys/fs/cgroup/unified c moved=""
+  [ -f "$u2/cgroup.controllers" ] && [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ] || return 1
+  [ -z "$(cat "$u2/cgroup.subtree_control")" ] || { echo "cgroup2 controllers are in use by a cgroup2 group; cannot move them" >&2; return 1; }
+  for c in $(cat "$u2/cgroup.controllers"); do
+    mkdir -p "/sys/fs/cgroup/$c"
+    mountpoint -q "/sys/fs/cgroup/$c" || mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c"
+    moved="$moved $c"
+  done
+  [ -n "$moved" ] || return 1
+  echo "Podman (crun) failed with \"cgroups in hybrid mode not supported\": setup.sh moved the cgroup controller(s)$moved from the cgroup2 mount to v1 hierarchies of their own (not needed by ctr)." >>"$NOTES.new"
+  log "moved cgroup controller(s)$moved off the cgroup2 mount (crun refuses hybrid mode)"
+}
+
+if have_podman; then
+  if ! out=$(podman_u run --rm --network none busybox true 2>&1); then
+    if [[ $out == *"hybrid mode not supported"* ]] && cgroup_hybrid_fix; then
+      out=$(podman_u run --rm --network none busybox true 2>&1) || die "podman run still fails: ${out##*$'\n'}"
+    else
+      die "podman run --rm --network none busybox true failed: ${out##*$'\n'}"
+    fi
+  fi
+  # the fix lasts until reboot: keep its note on later runs
+  if [ ! -s "$NOTES.new" ] && [ -f "$NOTES" ]; then grep 'hybrid mode' "$NOTES" >>"$NOTES.new" || true; fi
+fi
+mv -f "$NOTES.new" "$NOTES"
+log "setup done: user $BENCH_USER (uid $BUID), ctr store $CTR_ROOT, work area $WORK"
