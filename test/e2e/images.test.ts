@@ -530,3 +530,22 @@ describe('storage driver', () => {
     }
   });
 });
+
+// needs `ctr run` from the container side
+describe('one store, every storage driver', () => {
+  it('containers of the layered image see the same files with overlay, fuse-overlayfs and vfs', async () => {
+    await ctr.load('layered');
+    const exp = fixtures().images.layered.expect!;
+    const script = [
+      ...Object.keys(exp.present).map((p) => `cat ${p}`),
+      ...exp.absent.map((p) => `test ! -e ${p} || echo PRESENT ${p}`),
+      'ls /data/dir',
+    ].join('; ');
+    const want = Object.values(exp.present).join('') + exp.ls_data_dir.map((n) => `${n}\n`).join('');
+    for (const driver of ['overlay', 'fuse-overlayfs', 'vfs']) {
+      const r = await ctr.run(['--storage-driver', driver, 'run', '--rm', '--entrypoint', '', 'layered', 'sh', '-c', script], { timeout: 60_000 });
+      expect(r.code, describeResult(`run with ${driver}`, r)).toBe(0);
+      expect(r.stdout, driver).toBe(want);
+    }
+  });
+});
