@@ -53,7 +53,8 @@ interface Member {
   stored?: boolean;
 }
 
-const KEEP_IN_MEMORY = 1 << 20;
+// small members (manifests, configs, index) are also kept in memory; bigger ones are read back when needed
+const KEEP_IN_MEMORY = 256 << 10;
 
 export class ArchiveError extends CtrError {}
 
@@ -406,7 +407,8 @@ export async function installImages(pending: PendingImage[], lease: Lease): Prom
       layers: metas,
       repoDigests: img.repoDigests,
       loaded: new Date().toISOString(),
-      size: metas.reduce((s, l) => s + l.size, 0),
+      // like Podman: the size of the uncompressed layer tars
+      size: metas.reduce((s, l) => s + (l.diffSize ?? l.size), 0),
     };
     for (let attempt = 0; ; attempt++) {
       const r = commitImage(meta, img.names);

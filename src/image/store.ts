@@ -166,7 +166,7 @@ function tagsByImage(tags: TagIndex): Map<string, string[]> {
 }
 
 export function toRecord(meta: ImageMeta, repoTags: string[]): ImageRecord {
-  const layers: LayerRecord[] = meta.layers.map((l) => ({ chainId: l.chainId, diffId: l.diffId, dir: layerDiffDir(l.chainId), size: l.size }));
+  const layers: LayerRecord[] = meta.layers.map((l) => ({ chainId: l.chainId, diffId: l.diffId, dir: layerDiffDir(l.chainId), size: l.diffSize ?? l.size }));
   const rec: ImageRecord = {
     id: meta.id,
     repoTags,
