@@ -182,15 +182,16 @@ export function imageRows(images: ImageRecord[], opts: ListOptions): ImageRow[] 
       RepoTags: img.repoTags,
       RepoDigests: img.repoDigests,
       Dangling: dangling,
-      image: img,
-    };
+    } as Omit<ImageRow, 'Repository' | 'Tag' | 'image'>;
+    // the record rides along for the caller, hidden from {{json .}}
+    const withImage = (r: Omit<ImageRow, 'image'>): ImageRow => Object.defineProperty(r, 'image', { value: img, enumerable: false }) as ImageRow;
     if (names.length === 0) {
       const fromDigest = img.repoDigests[0] ? splitName(img.repoDigests[0]).repo : '<none>';
-      rows.push({ ...base, Repository: fromDigest, Tag: '<none>' });
+      rows.push(withImage({ ...base, Repository: fromDigest, Tag: '<none>' }));
     } else {
       for (const n of names) {
         const { repo, tag } = splitName(n);
-        rows.push({ ...base, Repository: repo, Tag: tag });
+        rows.push(withImage({ ...base, Repository: repo, Tag: tag }));
       }
     }
   }
