@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { containerDir, tryFindContainer } from '../../container/store';
 import { runtimeState } from '../../container/state';
 import type { ContainerRecord } from '../../container/types';
-import { renderTemplate } from '../../util/template';
+import { renderOne } from '../../util/format';
 
 /** Docker's `inspect` JSON for a container. */
 export function inspectContainer(rec: ContainerRecord): Record<string, unknown> {
@@ -83,7 +83,7 @@ export class InspectContainerCommand extends Command {
       this.context.stderr.write(`Error: no such ${isPlain ? 'object' : 'container'}: ${n}\n`);
     }
     if (this.format) {
-      for (const o of out) this.context.stdout.write(renderTemplate(this.format, o) + '\n');
+      for (const o of out) this.context.stdout.write(renderOne(this.format, o) + '\n');
     } else {
       this.context.stdout.write(JSON.stringify(out, null, 4) + '\n');
     }

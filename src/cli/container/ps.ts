@@ -2,7 +2,7 @@ import { Command, Option } from 'clipanion';
 import { listContainerRecords } from '../../container/store';
 import { runtimeState, type RuntimeState } from '../../container/state';
 import type { ContainerRecord } from '../../container/types';
-import { formatRows, humanDuration, humanSize, type Row } from '../../util/template';
+import { humanDuration, humanSize, renderRows } from '../../util/format';
 import { CtrError } from '../../util/errors';
 import { containerSizes } from '../../container/size';
 
@@ -123,7 +123,7 @@ export class PsCommand extends Command {
     }
     const sizes = this.size || (this.format ?? '').includes('.Size') ? containerSizes(items.map((i) => i.rec)) : undefined;
     const now = Date.now();
-    const rows: Row[] = items.map(({ rec, st }) => ({
+    const rows = items.map(({ rec, st }) => ({
       ID: this.noTrunc ? rec.id : rec.id.slice(0, 12),
       Image: rec.imageName,
       ImageID: rec.image,
@@ -144,7 +144,7 @@ export class PsCommand extends Command {
     const table = this.size
       ? 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}'
       : 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}';
-    this.context.stdout.write(formatRows(this.format, rows, table.slice(6), HEADERS));
+    this.context.stdout.write(renderRows(this.format, rows, { defaultTable: table.slice(6), headers: HEADERS }));
     return 0;
   }
 }

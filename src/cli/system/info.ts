@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { context } from '../../state/context';
 import { runHelperSync, findHelper } from '../../util/helper';
-import { renderTemplate } from '../../util/template';
+import { renderOne } from '../../util/format';
 import { listContainerRecords } from '../../container/store';
 import { runtimeState } from '../../container/state';
 import { VERSION } from '../../version';
@@ -75,7 +75,7 @@ export class InfoCommand extends Command {
       version: { Version: VERSION, OsArch: `linux/${process.arch === 'x64' ? 'amd64' : process.arch}` },
     };
     if (this.format === 'json') this.context.stdout.write(JSON.stringify(info, null, 2) + '\n');
-    else if (this.format) this.context.stdout.write(renderTemplate(this.format, capitalize(info)) + '\n');
+    else if (this.format) this.context.stdout.write(renderOne(this.format, capitalize(info)) + '\n');
     else this.context.stdout.write(yaml(info, 0));
     return 0;
   }
