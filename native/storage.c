@@ -98,7 +98,8 @@ static int rm_entry(int dfd, const char *name, unsigned char dtype, struct rmctx
       if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
         return rm_dir(dfd, name, c, depth);
     }
-    if ((errno == EACCES || errno == EPERM) && tries == 0 && make_accessible(dfd, "") == 0) continue;
+    /* the directory holding NAME is made writable only when it is part of the tree removed */
+    if ((errno == EACCES || errno == EPERM) && tries == 0 && depth > 0 && make_accessible(dfd, "") == 0) continue;
     return -1;
   }
 }
@@ -161,7 +162,8 @@ static int rm_dir(int dfd, const char *name, struct rmctx *c, int depth) {
   closedir(d);
   for (int tries = 0;; tries++) {
     if (unlinkat(dfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT) return 0;
-    if ((errno == EACCES || errno == EPERM) && tries == 0 && make_accessible(dfd, "") == 0) continue;
+    /* the directory holding NAME is made writable only when it is part of the tree removed */
+    if ((errno == EACCES || errno == EPERM) && tries == 0 && depth > 0 && make_accessible(dfd, "") == 0) continue;
     return -1;
   }
 }
