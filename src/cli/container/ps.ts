@@ -51,11 +51,11 @@ function parseFilters(list: string[]): Filter[] {
 }
 
 function matches(rec: ContainerRecord, st: RuntimeState, filters: Filter[]): boolean {
-  // Filters with the same key are ORed, different keys ANDed (Docker).
+  // Filters with the same key are ORed, different keys ANDed; label filters are all required (Docker).
   const byKey = new Map<string, string[]>();
   for (const f of filters) byKey.set(f.key, [...(byKey.get(f.key) ?? []), f.value]);
   for (const [key, values] of byKey) {
-    const ok = values.some((v) => {
+    const ok = values[key === 'label' ? 'every' : 'some']((v) => {
       switch (key) {
         case 'name':
           try {
