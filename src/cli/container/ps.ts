@@ -4,6 +4,7 @@ import { runtimeState, type RuntimeState } from '../../container/state';
 import type { ContainerRecord } from '../../container/types';
 import { humanDuration, humanSize, renderRows } from '../../util/format';
 import { CtrError } from '../../util/errors';
+import { resolveImage } from '../../image/store';
 import { containerSizes } from '../../container/size';
 
 export function statusText(st: RuntimeState, now = Date.now()): string {
@@ -50,6 +51,32 @@ function parseFilters(list: string[]): Filter[] {
   });
 }
 
+/** "busybox", "docker.io/library/busybox:latest" and "busybox:latest" are one name. */
+function normalizeRef(ref: string): string {
+  let r = ref.replace(/^docker\.io\//, '').replace(/^library\//, '');
+  if (!r.includes('@') && !/:[^/]*$/.test(r)) r += ':latest';
+  return r;
+}
+
+const ancestorIds = new Map<string, string | undefined>();
+/** Docker's ancestor=: the image (name, ID or ID prefix) the container was created from. */
+function ancestorMatches(rec: ContainerRecord, v: string): boolean {
+  if (!ancestorIds.has(v)) {
+    let id: string | undefined;
+    try {
+      id = resolveImage(v).image.id;
+    } catch {
+      id = undefined; // an image that is gone: names and ID prefixes still match
+    }
+    ancestorIds.set(v, id);
+  }
+  const id = ancestorIds.get(v);
+  if (id !== undefined && rec.image === id) return true;
+  if (normalizeRef(rec.imageName) === normalizeRef(v)) return true;
+  const hex = v.replace(/^sha256:/, '');
+  return /^[0-9a-f]{4,64}$/.test(hex) && rec.image.replace(/^sha256:/, '').startsWith(hex);
+}
+
 function matches(rec: ContainerRecord, st: RuntimeState, filters: Filter[]): boolean {
   // Filters with the same key are ORed, different keys ANDed; label filters are all required (Docker).
   const byKey = new Map<string, string[]>();
@@ -69,14 +96,8 @@ function matches(rec: ContainerRecord, st: RuntimeState, filters: Filter[]): boo
           return rec.id.startsWith(v);
         case 'exited':
           return st.status === 'exited' && String(st.exitCode) === v;
-        case 'ancestor': {
-          const img = rec.imageName;
-          const bare = (s: string) => s.replace(/^docker\.io\/(library\/)?/, '');
-          return (
-            img === v || bare(img) === bare(v) || bare(img) === `${bare(v)}:latest` ||
-            rec.image.replace('sha256:', '').startsWith(v.replace('sha256:', ''))
-          );
-        }
+        case 'ancestor':
+          return ancestorMatches(rec, v);
         case 'label': {
           const labels = (rec.config.Labels ?? {}) as Record<string, string>;
           const eq = v.indexOf('=');
