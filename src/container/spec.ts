@@ -89,6 +89,7 @@ export function ociSpec(s: ContainerSettings, rootfs: RootfsSpec, p: BundlePaths
     ...rootfs.annotations,
     'ctr.user': s.user,
     'ctr.init': s.init ? '1' : '0',
+    'ctr.stdin': s.openStdin ? '1' : '0',
     'ctr.network': s.network,
     'ctr.monitor.dir': p.monitorDir,
     'ctr.monitor.state': path.join(p.dir, 'state.json'),
