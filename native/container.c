@@ -135,10 +135,9 @@ static int bind_remount(int fd, unsigned long flags, int rec) {
   char p[64];
   if (rec && (flags & MS_RDONLY)) {
     struct mount_attr_ a = {MOUNT_ATTR_RDONLY, 0, 0, 0};
-    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) == 0) {
-      flags &= ~MS_RDONLY;
-      if (!(flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC))) return 0;
-    }
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) == 0 &&
+        !(flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)))
+      return 0;
   }
   unsigned long keep = locked_flags(fd) & ~MS_RDONLY;
   return mount(NULL, fdp(fd, p), NULL, MS_REMOUNT | MS_BIND | keep | flags, NULL);

@@ -109,6 +109,10 @@ int cmd_exec(int argc, char **argv) {
 
   int master = -1, slave = -1;
   if (o.tty && pty_open(&master, &slave, err, sizeof err) < 0) die(125, "%s", err);
+  if (master >= 0) {
+    struct winsize ws = {(unsigned short)(p.rows ? p.rows : 24), (unsigned short)(p.cols ? p.cols : 80), 0, 0};
+    ioctl(master, TIOCSWINSZ, &ws);
+  }
   int ep[2];
   if (pipe2(ep, O_CLOEXEC) < 0) die_errno(125, "pipe");
   fflush(NULL);

@@ -329,7 +329,14 @@ void sb_json_str(struct sbuf *b, const char *str, size_t n) {
     else if (c == '\n') esc = "\\n";
     else if (c == '\r') esc = "\\r";
     else if (c == '\t') esc = "\\t";
-    else if (c < 0x20 || c == 0x7f) { snprintf(tmp, sizeof tmp, "\\u%04x", c); esc = tmp; }
+    else if (c < 0x20 || c == 0x7f) {
+      static const char hex[] = "0123456789abcdef";
+      memcpy(tmp, "\\u00", 4);
+      tmp[4] = hex[c >> 4];
+      tmp[5] = hex[c & 15];
+      tmp[6] = 0;
+      esc = tmp;
+    }
     else if (c >= 0x80) {
       size_t l = utf8_len(s + i, n - i);
       if (l) { i += l; run += l; continue; }

@@ -33,18 +33,27 @@ static void rotate(struct logger *l) {
   l->size = 0;
 }
 
+/* Entries of one output chunk are built into one buffer and written with one write(2). */
+static struct sbuf batch;
+static char batch_ts[64];
+
 static void emit(struct logger *l, int stream, const char *s, size_t n) {
-  struct sbuf b = {0};
-  char ts[64];
-  now_rfc3339(ts, sizeof ts);
-  sb_puts(&b, "{\"log\":");
-  sb_json_str(&b, s, n);
-  sb_puts(&b, stream == 2 ? ",\"stream\":\"stderr\",\"time\":\"" : ",\"stream\":\"stdout\",\"time\":\"");
-  sb_puts(&b, ts);
-  sb_puts(&b, "\"}\n");
-  if (l->max && l->size > 0 && l->size + b.len > l->max) rotate(l);
-  if (write_all(l->fd, b.p, b.len) == 0) l->size += b.len;
-  sb_free(&b);
+  if (!batch_ts[0]) now_rfc3339(batch_ts, sizeof batch_ts);
+  sb_puts(&batch, "{\"log\":");
+  sb_json_str(&batch, s, n);
+  sb_puts(&batch, stream == 2 ? ",\"stream\":\"stderr\",\"time\":\"" : ",\"stream\":\"stdout\",\"time\":\"");
+  sb_puts(&batch, batch_ts);
+  sb_puts(&batch, "\"}\n");
+  (void)l;
+}
+
+static void commit(struct logger *l) {
+  batch_ts[0] = 0;
+  if (!batch.len) return;
+  if (l->max && l->size > 0 && l->size + batch.len > l->max) rotate(l);
+  if (write_all(l->fd, batch.p, batch.len) == 0) l->size += batch.len;
+  if (batch.cap > 65536) sb_free(&batch);
+  else batch.len = 0;
 }
 
 void log_write(struct logger *l, int stream, const char *buf, size_t n) {
@@ -76,11 +85,15 @@ void log_write(struct logger *l, int stream, const char *buf, size_t n) {
     buf += take;
     n -= take;
   }
+  commit(l);
 }
 
 void log_flush(struct logger *l) {
   for (int k = 0; k < 2; k++) {
-    if (l->plen[k] && l->fd >= 0) emit(l, k ? 2 : 1, l->pend[k], l->plen[k]);
+    if (l->plen[k] && l->fd >= 0) {
+      emit(l, k ? 2 : 1, l->pend[k], l->plen[k]);
+      commit(l);
+    }
     free(l->pend[k]);
     l->pend[k] = NULL;
     l->plen[k] = 0;

@@ -294,12 +294,12 @@ static void finish(int code, int sig, const char *error) {
   }
   stop_slirp();
   log_flush(&L);
+  write_exit(code, sig, error);
   if (error && *error) {
     char line[1200];
     snprintf(line, sizeof line, "%d %s", code, error);
     status_line("E", line);
   }
-  write_exit(code, sig, error);
   if (tty_master >= 0) close(tty_master);
   if (out_fd >= 0) close(out_fd);
   if (err_fd >= 0) close(err_fd);
@@ -440,7 +440,7 @@ static void main_loop(void) {
       }
       if ((re & (POLLHUP | POLLERR)) || (clients[i].rd_eof && (re & POLLHUP))) drop_client(i);
     }
-    if (inlen) stdin_flush();
+    if (inlen || (in_close_pending && in_fd >= 0)) stdin_flush();
     if (i_l >= 0 && (p[i_l].revents & POLLIN)) {
       int fd = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
       if (fd >= 0) add_client(fd);
@@ -457,6 +457,9 @@ static int bind_attach_socket(void) {
 void monitor_main(struct spec *s, int sfd, int attach_fd, int want_stdin) {
   S = s;
   status_fd = sfd;
+  /* keep nothing we were given by accident: an inherited pipe would keep our caller waiting */
+  int keep[2] = {sfd, attach_fd};
+  close_fds_except(keep, attach_fd >= 0 ? 2 : 1);
   prctl(PR_SET_NAME, "ctr-monitor", 0, 0, 0);
   int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (nul >= 0) {

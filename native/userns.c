@@ -47,8 +47,9 @@ static unsigned long long proc_starttime(pid_t pid) {
   buf[n] = 0;
   char *p = strrchr(buf, ')');
   if (!p) return 0;
-  /* after ") " comes field 3 (state); starttime is field 22 */
+  /* after ") " comes field 3 (state); starttime is field 22. A zombie counts as dead. */
   p += 2;
+  if (*p == 'Z' || *p == 'X' || *p == 'x') return 0;
   for (int field = 3; field < 22 && p; field++) {
     p = strchr(p, ' ');
     if (p) p++;
