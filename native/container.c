@@ -467,6 +467,9 @@ void container_main(struct init_ctx *c) {
     setsid();
   }
 
+  /* ctr.init=1: PID 1 runs a sealed in-memory copy of the helper, so that /proc/1/exe in the
+     container never leads to the host's binary */
+  int init_memfd = s->init ? init_image() : -1;
   process_prepare(&s->proc, E, 1);
 
   /* ready: hand over the terminal, wait for the go */
@@ -476,6 +479,6 @@ void container_main(struct init_ctx *c) {
   ssize_t n;
   while ((n = read(E, &go, 1)) < 0 && errno == EINTR) {}
   if (n != 1 || go != 'G') _exit(125);
-  if (s->init) init_pid1(&s->proc, E);
+  if (s->init) init_reexec(&s->proc, E, init_memfd);
   process_exec(&s->proc, E);
 }

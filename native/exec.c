@@ -116,6 +116,8 @@ int cmd_exec(int argc, char **argv) {
   int ep[2];
   if (pipe2(ep, O_CLOEXEC) < 0) die_errno(125, "pipe");
   fflush(NULL);
+  /* the child is visible in the container before it execs: keep /proc/PID/exe etc. out of reach */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   pid_t child = fork();
   if (child < 0) die_errno(125, "fork");
   if (child == 0) {

@@ -2,9 +2,14 @@
    forwards every signal to it, reaps every zombie and exits with the child's status. */
 #include "runtime.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -42,4 +47,61 @@ void init_pid1(struct proc_spec *p, int errfd) {
       if (WIFSIGNALED(st)) _exit(128 + WTERMSIG(st));
     }
   }
+}
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+
+int init_image(void) {
+  int fd = (int)syscall(SYS_memfd_create, "ctr-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+  if (fd < 0 && errno == EINVAL) fd = (int)syscall(SYS_memfd_create, "ctr-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return -1;
+  int exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (exe < 0) { close(fd); return -1; }
+  for (;;) {
+    ssize_t n = sendfile(fd, exe, NULL, 1 << 20);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) { close(exe); close(fd); return -1; }
+    if (n == 0) break;
+  }
+  close(exe);
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) { close(fd); return -1; }
+  return fd;
+}
+
+void init_reexec(struct proc_spec *p, int errfd, int memfd) {
+  if (memfd >= 0) {
+    char fdstr[16];
+    snprintf(fdstr, sizeof fdstr, "%d", errfd);
+    char **argv = xmalloc((p->nargs + 5) * sizeof *argv);
+    size_t k = 0;
+    argv[k++] = "ctr-init";
+    argv[k++] = "__init";
+    argv[k++] = fdstr;
+    argv[k++] = "--";
+    for (size_t i = 0; i < p->nargs; i++) argv[k++] = p->args[i];
+    argv[k] = NULL;
+    set_cloexec(errfd, 0);
+    char **envp = process_envp(p);
+    syscall(SYS_execveat, memfd, "", argv, envp, AT_EMPTY_PATH);
+    set_cloexec(errfd, 1);
+  }
+  /* no executable memfd here: stay in this image, out of reach of the container's processes */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  init_pid1(p, errfd);
+}
+
+/* `__init ERRFD -- ARGS...`: PID 1 after the re-exec; the environment is the process's. */
+int cmd_init(int argc, char **argv) {
+  extern char **environ;
+  if (argc < 4 || strcmp(argv[2], "--")) _exit(125);
+  int errfd = atoi(argv[1]);
+  set_cloexec(errfd, 1);
+  struct proc_spec p;
+  memset(&p, 0, sizeof p);
+  p.args = argv + 3;
+  p.nargs = (size_t)(argc - 3);
+  p.env = environ;
+  init_pid1(&p, errfd);
 }

@@ -39,18 +39,24 @@ static char batch_ts[64];
 
 static void emit(struct logger *l, int stream, const char *s, size_t n) {
   if (!batch_ts[0]) now_rfc3339(batch_ts, sizeof batch_ts);
+  size_t before = batch.len;
   sb_puts(&batch, "{\"log\":");
   sb_json_str(&batch, s, n);
   sb_puts(&batch, stream == 2 ? ",\"stream\":\"stderr\",\"time\":\"" : ",\"stream\":\"stdout\",\"time\":\"");
   sb_puts(&batch, batch_ts);
   sb_puts(&batch, "\"}\n");
-  (void)l;
+  /* this entry would pass the limit: what came before goes to the current file, then rotate */
+  if (l->max && l->size + batch.len > l->max && l->size + before > 0) {
+    if (before && write_all(l->fd, batch.p, before) == 0) l->size += before;
+    rotate(l);
+    memmove(batch.p, batch.p + before, batch.len - before);
+    batch.len -= before;
+  }
 }
 
 static void commit(struct logger *l) {
   batch_ts[0] = 0;
   if (!batch.len) return;
-  if (l->max && l->size > 0 && l->size + batch.len > l->max) rotate(l);
   if (write_all(l->fd, batch.p, batch.len) == 0) l->size += batch.len;
   if (batch.cap > 65536) sb_free(&batch);
   else batch.len = 0;

@@ -22,6 +22,7 @@ static const struct command commands[] = {
 
 int main(int argc, char **argv) {
   save_argv(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "__init") == 0) return cmd_init(argc - 1, argv + 1);
   int i = 1;
   const char *chroot_dir = NULL;
   for (; i < argc; i++) {

@@ -295,17 +295,18 @@ static void finish(int code, int sig, const char *error) {
   stop_slirp();
   log_flush(&L);
   write_exit(code, sig, error);
-  if (error && *error) {
-    char line[1200];
-    snprintf(line, sizeof line, "%d %s", code, error);
-    status_line("E", line);
-  }
   if (tty_master >= 0) close(tty_master);
   if (out_fd >= 0) close(out_fd);
   if (err_fd >= 0) close(err_fd);
   if (in_fd >= 0 && in_fd != tty_master) close(in_fd);
   rootfs_umount(S);
   remove_paths();
+  /* a start failure reaches `run` once everything is cleaned up */
+  if (error && *error) {
+    char line[1200];
+    snprintf(line, sizeof line, "%d %s", code, error);
+    status_line("E", line);
+  }
   if (status_fd >= 0) close(status_fd);
   send_exit_frames(code);
   _exit(0);

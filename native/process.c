@@ -297,8 +297,10 @@ void process_prepare(struct proc_spec *p, int errfd, int stdio_chown) {
     child_fail(errfd, 125, "setting no_new_privs: %s", strerror(errno));
 }
 
+char **process_envp(struct proc_spec *p) { return g_envp ? g_envp : p->env; }
+
 void process_exec(struct proc_spec *p, int errfd) {
-  char **envp = g_envp ? g_envp : p->env;
+  char **envp = process_envp(p);
   const char *file = p->args[0];
   reset_signals();
   if (!*file) child_fail(errfd, 127, "executable file \"\" not found in $PATH");

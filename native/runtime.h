@@ -134,6 +134,10 @@ struct init_ctx {
 void container_main(struct init_ctx *c) __attribute__((noreturn));
 /* ctr.init=1: stay PID 1, run the process as a child, forward signals, reap, exit with its status. */
 void init_pid1(struct proc_spec *p, int errfd) __attribute__((noreturn));
+int init_image(void);  /* sealed memfd copy of our binary, or -1 */
+void init_reexec(struct proc_spec *p, int errfd, int memfd) __attribute__((noreturn));
+int cmd_init(int argc, char **argv); /* hidden command "__init" */
+char **process_envp(struct proc_spec *p);
 
 /* ---- terminals (console.c) ---- */
 int pty_open(int *master, int *slave, char *err, size_t errlen); /* from the current root's /dev/ptmx */
