@@ -1,4 +1,4 @@
-import { Cli, Builtins } from 'clipanion';
+import { Cli, Builtins, type CommandClass } from 'clipanion';
 import { CtrError } from './util/errors';
 import { setGlobalOptions, type GlobalOptions, type LogLevel, type StorageDriverName } from './state/context';
 import { commands } from './cli/index';
@@ -71,6 +71,16 @@ export function rewriteHostnameFlag(args: string[]): string[] {
   return out;
 }
 
+/**
+ * The commands whose path starts argv: clipanion compiles a state machine over every
+ * registered command on each run, which costs more than the rest of a quick command, so only
+ * the candidates are registered (all of them when nothing matches, for help and suggestions).
+ */
+export function selectCommands(rest: string[]): CommandClass[] {
+  const matching = commands.filter((c) => (c.paths ?? []).some((p) => p.length > 0 && p.every((w, i) => rest[i] === w)));
+  return matching.length ? matching : commands;
+}
+
 export function reportError(e: unknown, logLevel?: string): number {
   if (e instanceof CtrError) {
     process.stderr.write(`Error: ${e.message}\n`);
@@ -102,7 +112,7 @@ export async function main(argv: string[]): Promise<number> {
   parsed.rest = rewriteHostnameFlag(parsed.rest);
   const cli = new Cli({ binaryLabel: 'ctr', binaryName: 'ctr', binaryVersion: VERSION, enableCapture: false, enableColors: false });
   cli.register(Builtins.HelpCommand);
-  for (const c of commands) cli.register(c);
+  for (const c of selectCommands(parsed.rest)) cli.register(c);
   let command;
   try {
     command = cli.process(parsed.rest.length ? parsed.rest : ['--help']);
