@@ -14,6 +14,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -221,6 +222,10 @@ static int client_read(int i) {
 
 static void add_client(int fd) {
   if (nclients >= MAX_CLIENTS) { close(fd); return; }
+  /* output to clients is written with backpressure, but a client that reads nothing for 30 s
+     is dropped rather than stalling the container and the monitor forever */
+  struct timeval tv = {30, 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   memset(&clients[nclients], 0, sizeof clients[0]);
   clients[nclients].fd = fd;
   clients[nclients].flags = -1;

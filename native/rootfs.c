@@ -27,39 +27,35 @@ int make_mount_ns(char *err, size_t errlen) {
 static int is_overlay(const struct spec *s) { return strcmp(s->driver, "overlay") == 0; }
 static int is_fuse(const struct spec *s) { return strcmp(s->driver, "fuse-overlayfs") == 0; }
 
-/* Longest common directory prefix of the overlay dirs, to shorten the options when needed. */
-static size_t common_dir(const char **paths, size_t n) {
-  size_t len = strlen(paths[0]);
-  for (size_t i = 1; i < n; i++) {
-    size_t k = 0;
-    while (k < len && paths[i][k] && paths[i][k] == paths[0][k]) k++;
-    len = k;
-  }
-  while (len > 0 && paths[0][len - 1] != '/') len--;
-  return len;
-}
-
-static int overlay_opts(struct spec *s, struct sbuf *b, int relative, size_t *prefix) {
-  /* collect the paths */
-  const char *paths[512];
+/* lowerdir=...,upperdir=...,workdir=... With FDS, each dir is opened and named
+   /proc/self/fd/N, which keeps the options within one page however many layers there are. */
+static int overlay_opts(struct spec *s, struct sbuf *b, int *fds, size_t *nfds) {
+  const char *paths[1024];
   size_t n = 0;
   char *lower = xstrdup(s->lower);
-  for (char *save = NULL, *p = strtok_r(lower, ":", &save); p && n < 510; p = strtok_r(NULL, ":", &save))
+  for (char *save = NULL, *p = strtok_r(lower, ":", &save); p && n < 1020; p = strtok_r(NULL, ":", &save))
     paths[n++] = p;
   size_t nl = n;
   paths[n++] = s->upper;
   paths[n++] = s->work;
-  size_t pre = relative ? common_dir(paths, n) : 0;
-  *prefix = pre;
-  sb_puts(b, "lowerdir=");
-  for (size_t i = 0; i < nl; i++) {
-    if (i) sb_puts(b, ":");
-    sb_puts(b, paths[i] + pre);
+  char name[32];
+  for (size_t i = 0; i < n; i++) {
+    const char *v = paths[i];
+    if (fds) {
+      int fd = open(paths[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0) {
+        int e = errno;
+        free(lower);
+        errno = e;
+        return -1;
+      }
+      fds[(*nfds)++] = fd;
+      snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
+      v = name;
+    }
+    sb_puts(b, i == 0 ? "lowerdir=" : i < nl ? ":" : i == nl ? ",upperdir=" : ",workdir=");
+    sb_puts(b, v);
   }
-  sb_puts(b, ",upperdir=");
-  sb_puts(b, s->upper + pre);
-  sb_puts(b, ",workdir=");
-  sb_puts(b, s->work + pre);
   free(lower);
   return 0;
 }
@@ -77,8 +73,7 @@ static int mount_fuse(struct spec *s, char *err, size_t errlen) {
     return -1;
   }
   struct sbuf o = {0};
-  size_t pre;
-  overlay_opts(s, &o, 0, &pre);
+  overlay_opts(s, &o, NULL, NULL);
   int ep[2];
   if (pipe2(ep, O_CLOEXEC) < 0) { snprintf(err, errlen, "pipe: %s", strerror(errno)); return -1; }
   pid_t pid = fork();
@@ -125,27 +120,23 @@ int rootfs_mount(struct spec *s, char *err, size_t errlen) {
     return 0;
   }
   struct sbuf o = {0};
-  size_t pre = 0;
-  overlay_opts(s, &o, 0, &pre);
+  overlay_opts(s, &o, NULL, NULL);
   const char *extra = is_real_root() ? "" : ",userxattr";
-  char cwd[4096] = "";
+  int fds[1024];
+  size_t nfds = 0;
   if (o.len + strlen(extra) + 1 > 4000) {
-    /* the options must fit in one page: use paths relative to a common parent */
+    /* the options must fit in one page */
     sb_free(&o);
-    overlay_opts(s, &o, 1, &pre);
-    if (!getcwd(cwd, sizeof cwd)) cwd[0] = 0;
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%.*s", (int)pre, s->upper);
-    if (pre == 0 || chdir(dir) < 0) {
-      snprintf(err, errlen, "overlay options for %s are too long", s->root);
+    if (overlay_opts(s, &o, fds, &nfds) < 0) {
+      snprintf(err, errlen, "opening the overlay layers of %s: %s", s->root, strerror(errno));
       sb_free(&o);
       return -1;
     }
   }
   sb_puts(&o, extra);
-  int rc = mount("overlay", s->root, "overlay", 0, o.p);
-  int e = errno;
-  if (cwd[0] && chdir(cwd) < 0) {}
+  int rc = o.len < 4096 ? mount("overlay", s->root, "overlay", 0, o.p) : -1;
+  int e = o.len < 4096 ? errno : E2BIG;
+  for (size_t i = 0; i < nfds; i++) close(fds[i]);
   sb_free(&o);
   if (rc < 0) {
     snprintf(err, errlen, "mounting the overlay rootfs at %s: %s; the kernel may not allow overlay in a user "
