@@ -63,12 +63,12 @@ static int rm_at(int dirfd, const char *name, int depth) {
   if (depth > 512) { errno = ELOOP; return -1; }
   int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0 && (errno == EACCES || errno == EPERM)) {
-    fchmodat(dirfd, name, 0700, 0);
+    if (fchmodat(dirfd, name, 0700, 0) < 0) {}
     fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   }
   if (fd < 0) return errno == ENOTDIR ? unlinkat(dirfd, name, 0) : -1;
   struct stat st;
-  if (fstat(fd, &st) == 0 && (st.st_mode & 0700) != 0700) fchmod(fd, (st.st_mode & 07777) | 0700);
+  if (fstat(fd, &st) == 0 && (st.st_mode & 0700) != 0700 && fchmod(fd, (st.st_mode & 07777) | 0700) < 0) {}
   DIR *d = fdopendir(fd);
   if (!d) { close(fd); return -1; }
   int rc = 0;
