@@ -52,7 +52,11 @@ int main(int argc, char **argv) {
   if (chroot_dir) {
     /* --chroot DIR: the command sees DIR (e.g. /proc/PID/root of a running container, or a
        mounted rootfs) as "/", so absolute symlinks inside it resolve inside it (ctr cp). */
-    join_userns();
+    int pid = 0;
+    if (sscanf(chroot_dir, "/proc/%d/root", &pid) == 1 && pid > 0)
+      join_userns_of(pid); /* the container's own namespace, even if the pause was replaced */
+    else
+      join_userns();
     if (chroot(chroot_dir) != 0 || chdir("/") != 0) die_errno(125, "cannot enter %s", chroot_dir);
   }
   for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
