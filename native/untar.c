@@ -399,11 +399,55 @@ static void cache_set(const char *key, int fd) {
   if (!U.cache_key) die(125, "untar: out of memory");
 }
 
+static const char *opaque_key(void) { return U.rootless_xattrs ? "user.overlay.opaque" : "trusted.overlay.opaque"; }
+
+static int is_whiteout_at(int dfd, const char *name) {
+  struct stat st;
+  return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == 0;
+}
+
+static void mark_opaque(int dfd, const char *name) {
+  if (xa_set(-1, dfd, name, opaque_key(), "y", 1) < 0) {
+    int er = errno;
+    fail("cannot mark the directory opaque (%s): %s%s", opaque_key(), strerror(er),
+         U.rootless_xattrs ? "" : "; rootless unpacking needs --rootless-xattrs");
+  }
+}
+
+/* ".wh.a" then "a/b" in one layer: a whiteout hides only the layers below (OCI), so the layer's
+ * own "a" is a directory that hides what they had there: an opaque directory. */
+static int revive_whiteouts(const char *parent) {
+  char *p = strdup(parent);
+  int changed = 0;
+  if (!p) die(125, "untar: out of memory");
+  for (char *s = p;;) {
+    char *slash = strchr(s, '/');
+    if (slash) *slash = 0;
+    struct pr_name pn;
+    if (pr_split(p, &pn) < 0) die(125, "untar: out of memory");
+    int dfd = *pn.parent ? pr_open_dir(U.root, pn.parent, 0) : U.root;
+    if (dfd >= 0 && *pn.leaf && is_whiteout_at(dfd, pn.leaf)) {
+      if (unlinkat(dfd, pn.leaf, 0) < 0 || mkdirat(dfd, pn.leaf, 0755) < 0) fail_errno("cannot replace a whiteout");
+      mark_opaque(dfd, pn.leaf);
+      changed = 1;
+    }
+    if (dfd >= 0 && dfd != U.root) close(dfd);
+    pr_name_free(&pn);
+    if (!slash) break;
+    *slash = '/';
+    s = slash + 1;
+  }
+  free(p);
+  if (changed) cache_drop();
+  return changed;
+}
+
 /* the directory holding an entry, created on the way when missing; never closed by callers */
 static int get_parent(const char *parent) {
   if (!*parent) return U.root;
   if (U.cache_key && strcmp(U.cache_key, parent) == 0) return U.cache_fd;
   int fd = pr_open_dir(U.root, parent, 1);
+  if (fd < 0 && errno == ENOTDIR && revive_whiteouts(parent)) fd = pr_open_dir(U.root, parent, 1);
   if (fd < 0) {
     int e = errno;
     if (e == ENOTDIR) fail("a parent of this entry is not a directory");
@@ -497,8 +541,10 @@ static void do_dir(const struct pr_name *pn, const struct ent *e) {
       struct stat st;
       if (fstatat(pfd, pn->leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) fail_errno("stat");
       if (!S_ISDIR(st.st_mode)) {
+        int was_whiteout = S_ISCHR(st.st_mode) && st.st_rdev == 0;
         remove_existing(pfd, pn->leaf);
         if (mkdirat(pfd, pn->leaf, 0700) < 0) fail_errno("cannot create the directory");
+        if (was_whiteout) mark_opaque(pfd, pn->leaf); /* see revive_whiteouts() */
       }
     }
     fd = openat(pfd, pn->leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -600,12 +646,7 @@ static void do_node(const struct pr_name *pn, const struct ent *e) {
 static void do_whiteout(const struct pr_name *pn) {
   int pfd = get_parent(pn->parent);
   if (strcmp(pn->leaf, ".wh..wh..opq") == 0) {
-    const char *key = U.rootless_xattrs ? "user.overlay.opaque" : "trusted.overlay.opaque";
-    if (xa_set(-1, pfd, ".", key, "y", 1) < 0) {
-      int er = errno;
-      fail("cannot mark the directory opaque (%s): %s%s", key, strerror(er),
-           U.rootless_xattrs ? "" : "; rootless unpacking needs --rootless-xattrs");
-    }
+    mark_opaque(pfd, ".");
     return;
   }
   if (strncmp(pn->leaf, ".wh..wh.", 8) == 0) return; /* aufs bookkeeping: nothing to do */

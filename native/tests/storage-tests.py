@@ -815,6 +815,18 @@ def _(a):
     ok('"entries":12' in out, out)
 
 
+@test("untar: a whiteout and the same name in one layer (OCI: whiteouts hide lower layers only)")
+def _(a):
+    data = (hdr(".wh.a") + member("a/b", "b") + hdr(".wh.d") + dirent("d/") + member("d/x", "x") +
+            hdr(".wh.f") + member("f", "file") + hdr("p/.wh.q") + member("p/q/r/s", "s") + END)
+    untar_ok(a, data)
+    ok(os.path.isdir(a.p("a")) and isreg(a.p("a/b"), "b") and os.getxattr(a.p("a"), OPAQUE) == b"y", "a")
+    ok(os.path.isdir(a.p("d")) and isreg(a.p("d/x"), "x") and os.getxattr(a.p("d"), OPAQUE) == b"y", "d")
+    ok(isreg(a.p("f"), "file"))
+    ok(os.getxattr(a.p("p/q"), OPAQUE) == b"y" and isreg(a.p("p/q/r/s"), "s"))
+    ok(OPAQUE not in os.listxattr(a.p("p/q/r")), "only the revived directory is opaque")
+
+
 @test("untar: whiteout through a symlinked parent stays inside")
 def _(a):
     untar_ok(a, sym("x", a.outside) + hdr("x/.wh.secret") + hdr("x/.wh..wh..opq") + END)
@@ -1079,6 +1091,24 @@ def _(a):
     ok(stat.S_ISFIFO(os.lstat(os.path.join(dest, "fifo")).st_mode))
     if REAL_ROOT:
         ok(os.lstat(os.path.join(dest, "null")).st_rdev == os.makedev(1, 3))
+
+
+@test("overlay: the kernel honours the whiteouts and opaque dirs untar makes", resolvers=False)
+def _(a):
+    l1 = make_layer(a, "l1", member("a", "a") + member("keep", "k") + dirent("o/") + member("o/old", "o") +
+                    dirent("d/") + member("d/x", "x") + member("d/y", "y") + END)
+    l2 = make_layer(a, "l2", hdr(".wh.a") + dirent("o/") + hdr("o/.wh..wh..opq") + member("o/new", "n") +
+                    dirent("d/") + hdr("d/.wh.x") + hdr(".wh.keep") + member("keep/inside", "i") + END)
+    m = a.target("merged")
+    a.freeze()
+    opts = ("" if REAL_ROOT else "userxattr,") + "lowerdir=%s:%s" % (l2, l1)
+    p = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t overlay overlay -o %s %s && cd %s && find . | sort"
+                        % (opts, m, m)], capture_output=True, text=True)
+    if p.returncode != 0 and "unknown filesystem" in p.stderr:
+        return
+    ok(p.returncode == 0, p.stderr.strip())
+    got = p.stdout.split()
+    ok(got == [".", "./d", "./d/y", "./keep", "./keep/inside", "./o", "./o/new"], "merged view: %r" % got)
 
 
 # ---------------------------------------------------------------- rmtree
