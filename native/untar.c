@@ -352,9 +352,12 @@ static void ent_add_xattr(struct ent *e, const char *name, const unsigned char *
   e->xa[e->nxa++] = (struct xattr){name, val, len};
 }
 
-static void apply_pax(struct ent *e, const struct kvset *s) {
+/* global records (g) never set a member's name, link target or size: those are per member */
+static void apply_pax(struct ent *e, const struct kvset *s, int global) {
   for (size_t i = 0; i < s->n; i++) {
     const struct kv *k = &s->v[i];
+    if (global && (strcmp(k->key, "path") == 0 || strcmp(k->key, "linkpath") == 0 || strcmp(k->key, "size") == 0))
+      continue;
     if (strcmp(k->key, "path") == 0) {
       if (k->len) {
         free(e->name);
@@ -856,8 +859,8 @@ int cmd_untar(int argc, char **argv) {
       e.devmaj = (unsigned)ma;
       e.devmin = (unsigned)mi;
     }
-    apply_pax(&e, &gpax); /* errors name the header (U.cur = hname): e.name may be replaced */
-    apply_pax(&e, &xpax);
+    apply_pax(&e, &gpax, 1); /* errors name the header (U.cur = hname): e.name may be replaced */
+    apply_pax(&e, &xpax, 0);
     do_entry(&r, &e);
     free(e.name);
     free(e.link);

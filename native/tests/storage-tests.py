@@ -681,7 +681,8 @@ def _(a):
 
 @test("untar: PAX global and per-entry records, fractional mtimes")
 def _(a):
-    data = (pax([("mtime", "1500000000.25"), ("comment", "hi")], g=True) + member("a", "a") +
+    data = (pax([("mtime", "1500000000.25"), ("comment", "hi"), ("size", "1000"), ("path", "zz")], g=True) +
+            member("a", "a") +
             pax([("mtime", "1234567890.5"), ("atime", "1234567000.125")]) + member("b", "b") + member("c", "c") +
             pax([("mtime", "-1.5")]) + member("neg", "n") + END)
     untar_ok(a, data)
@@ -690,6 +691,7 @@ def _(a):
     ok(st.st_mtime_ns == 1234567890500000000 and st.st_atime_ns == 1234567000125000000, "pax mtime/atime")
     ok(os.lstat(a.p("c")).st_mtime_ns == 1500000000250000000, "global mtime after an x header")
     ok(os.lstat(a.p("neg")).st_mtime_ns == -1500000000, "negative mtime: %d" % os.lstat(a.p("neg")).st_mtime_ns)
+    ok(not lexists(a.p("zz")), "global path applied")
 
 
 @test("untar: base-256 uid and large file size field")
@@ -850,6 +852,38 @@ def _(a):
     blob = os.urandom(1 << 20) * 24 + b"tail"
     out, err = untar_ok(a, member("big", blob) + member("small", "s") + END)
     ok(digest(a.p("big")) == hashlib.sha256(blob).hexdigest() and isreg(a.p("small"), "s"))
+
+
+@test("untar: 300 mutated archives: status 0 or 1, one error line, nothing outside changes")
+def _(a):
+    import random
+    base = (dirent("d/") + sym("d/up", "../../..") + member("d/up/f", "x") + sym("l", a.outside) +
+            member("l/secret", "p") + pax([("path", "p/" + "q" * 200), ("SCHILY.xattr.user.a", "b"), ("mtime", "1.5")]) +
+            member("x", "data" * 300) + gnu_long(b"L", "g/" + "h" * 150) + member("y", "z") + hardlink("hl", "f") +
+            hardlink("h2", "l/secret") + hdr(".wh.x") + hdr("d/.wh..wh..opq") + END)
+    offs, o = [], 0
+    while o + 512 <= len(base) and any(base[o:o + 512]):
+        offs.append(o)
+        o += 512 + (int(base[o + 124:o + 136].strip(b"\0 ") or b"0", 8) + 511) // 512 * 512
+    box = a.target("box")
+    a.freeze()
+    rnd = random.Random(1234)
+    for i in range(300):
+        b = bytearray(base)
+        for _ in range(rnd.randint(1, 6)):
+            b[rnd.randrange(len(b))] = rnd.choice([0, 0x80, 0xff, 0x2f, 0x2e, 0x31, 0x32, 0x35, rnd.randrange(256)])
+        if rnd.random() < 0.7:
+            for o in offs:
+                h = b[o:o + 512]
+                h[148:156] = b" " * 8
+                b[o + 148:o + 156] = ("%06o" % sum(h)).encode() + b"\0 "
+        if rnd.random() < 0.2:
+            b = b[:rnd.randrange(len(b))]
+        root = os.path.join(box, "r%d" % i)
+        os.mkdir(root)
+        rc, out, err = helper(["untar"] + UNTAR_FLAGS + [root], bytes(b))
+        ok(rc in (0, 1), "status %d: %s" % (rc, err))
+        ok(rc == 0 or (len(err.strip().splitlines()) == 1 and err.startswith("ctr-helper: untar: ")), err)
 
 
 # ---------------------------------------------------------------- tar-dir
