@@ -17,7 +17,7 @@ json=$(mktemp)
 flags=""
 [ "$(id -u)" = 0 ] || flags="--rootless-xattrs"
 hyperfine --style basic --runs "$runs" --export-json "$json" \
-  --prepare "rm -rf '$t'; mkdir '$t'; sync" --cleanup "rm -rf '$t'" \
+  --prepare "'$helper' rmtree '$t'; mkdir '$t'; sync" --cleanup "'$helper' rmtree '$t'" \
   -n "ctr-helper untar (file)" "'$helper' untar $flags '$t' < '$tarfile' > /dev/null" \
   -n "ctr-helper untar (pipe)" "cat '$tarfile' | '$helper' untar $flags '$t' > /dev/null" \
   -n "GNU tar -xpf" "tar -xpf '$tarfile' -C '$t'" >&2
