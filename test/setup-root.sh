@@ -127,7 +127,7 @@ else
     [ -e "$REPO/$1" ] || return 0
     cp -al "$REPO/$1" "$TREE.new/$1" 2>/dev/null || { rm -rf "${TREE:?}.new/$1"; cp -a "$REPO/$1" "$TREE.new/$1"; }
   }
-  for p in package.json package-lock.json tsconfig.json src test node_modules dist/ctr.js dist/bin/ctr native/build/ctr-helper; do
+  for p in package.json package-lock.json tsconfig.json src test node_modules dist/ctr.js dist/bin/ctr native/build/ctr-helper native/tests; do
     copy "$p"
   done
   rm -rf "$TREE.new/test/.work"
