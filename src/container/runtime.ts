@@ -61,8 +61,16 @@ export function attachRunning(rec: ContainerRecord, o: AttachOptions): Promise<n
 
 export function runAttachedHelper(args: string[], env?: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(findHelper(), helperArgs(args), { stdio: 'inherit', env: { ...(env ?? process.env), CTR_ERROR_PREFIX: 'Error: ' } });
-    // The helper forwards signals to the container (--sig-proxy); we only pass on the ones sent to us.
+    // With a tty the helper must stay in our (foreground) process group to drive the terminal;
+    // ^C and friends are bytes in raw mode there. Without one it gets a session of its own, so
+    // a signal reaches it exactly once: from us, whether it was sent to ctr alone (kill PID)
+    // or to the terminal's whole process group (^C).
+    const tty = args.includes('--tty');
+    const child = spawn(findHelper(), helperArgs(args), {
+      stdio: 'inherit',
+      detached: !tty,
+      env: { ...(env ?? process.env), CTR_ERROR_PREFIX: 'Error: ' },
+    });
     const forward = (sig: NodeJS.Signals) => () => {
       try {
         child.kill(sig);
@@ -70,12 +78,14 @@ export function runAttachedHelper(args: string[], env?: NodeJS.ProcessEnv): Prom
         /* gone */
       }
     };
-    const handlers: [NodeJS.Signals, () => void][] = [
-      ['SIGINT', () => {}],
-      ['SIGTERM', forward('SIGTERM')],
-      ['SIGHUP', forward('SIGHUP')],
-      ['SIGQUIT', () => {}],
-    ];
+    const handlers: [NodeJS.Signals, () => void][] = tty
+      ? [
+          ['SIGINT', () => {}],
+          ['SIGTERM', forward('SIGTERM')],
+          ['SIGHUP', forward('SIGHUP')],
+          ['SIGQUIT', () => {}],
+        ]
+      : (['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as NodeJS.Signals[]).map((sig) => [sig, forward(sig)]);
     for (const [s, h] of handlers) process.on(s, h);
     child.on('error', (e) => reject(new CtrError(`cannot run ctr-helper: ${e.message}`)));
     child.on('exit', (code, signal) => {
