@@ -73,6 +73,46 @@ export function resolveCommand(image: ImageRecord['config']['config'], req: Pick
   return { entrypoint, cmd, args };
 }
 
+/** The image's copy of FILE (e.g. etc/passwd): the topmost layer that has it, unless a layer above deletes it. */
+function imageFile(image: ImageRecord, rel: string): string | undefined {
+  for (const layer of [...image.layers].reverse()) {
+    const p = path.join(layer.dir, rel);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(p);
+    } catch {
+      continue;
+    }
+    if (!st.isFile()) return undefined; // a whiteout, a symlink, ...: leave it to the runtime
+    try {
+      return fs.readFileSync(p, 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Docker resolves -u names when the container starts; we check them against the image's
+ * /etc/passwd and /etc/group now, so a typo leaves no container behind. Numeric IDs need no
+ * entry; a bind mount over /etc or the files leaves the decision to start.
+ */
+function checkUserInImage(image: ImageRecord, user: string, binds: { destination: string }[]): void {
+  if (!user) return;
+  const [name, group] = user.split(':') as [string, string | undefined];
+  const covered = (file: string) => binds.some((b) => b.destination === '/etc' || b.destination === file);
+  const lookup = (value: string | undefined, file: string, what: string) => {
+    if (value === undefined || /^[0-9]+$/.test(value) || covered(`/${file}`)) return;
+    const text = imageFile(image, file);
+    if (text === undefined) return;
+    if (!text.split('\n').some((l) => l.split(':')[0] === value))
+      throw new CtrError(`unable to find ${what} ${value}: no matching entries in ${what === 'user' ? 'passwd' : 'group'} file of the image`);
+  };
+  lookup(name, 'etc/passwd', 'user');
+  lookup(group, 'etc/group', 'group');
+}
+
 export function createContainer(req: CreateRequest): ContainerRecord {
   // Validate everything before anything is written.
   const image = findImage(req.image);
@@ -83,6 +123,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
   const cwd = req.workdir ?? (ic.WorkingDir || '/');
   if (!cwd.startsWith('/')) throw new CtrError(`invalid working directory "${cwd}": it must be an absolute path`);
   const binds = req.volumes.map((v) => parseVolume(v));
+  checkUserInImage(image, user, binds);
   const log = parseLogOpts(req.logOpts);
   const caps = capabilitySet(req.capAdd, req.capDrop, req.privileged);
   const network = networkMode(req.network);
