@@ -2,16 +2,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { findImage } from '../image/store';
 import { createContainerRootfs } from '../storage/rootfs';
-import type { ImageRecord } from '../image/types';
+import type { ImageRecord, RootfsSpec } from '../image/types';
 import { writeJsonAtomic } from '../state/fsatomic';
 import { CtrError } from '../util/errors';
 import {
   capabilitySet, checkUser, mergeEnv, parseLabels, parseLogOpts, parseSignal, parseVolume, readEnvFiles,
 } from './options';
 import { ociSpec, writeNetworkFiles, type ContainerSettings, type NetworkMode } from './spec';
-import { containerDir, createRecord, monitorDir, namesDir, unpublish } from './store';
+import { containerDir, createRecord, monitorDir, namesDir } from './store';
 import type { ContainerRecord } from './types';
-import { removeDirs } from './remove';
 
 /** What the user asked for with `create`/`run` flags. */
 export interface CreateRequest {
@@ -196,23 +195,20 @@ export function createContainer(req: CreateRequest): ContainerRecord {
         Propagation: 'rprivate',
       })),
     };
-  });
-  // Published: now the storage and the bundle. A failure here removes the container again.
-  const dir = containerDir(rec.id);
-  try {
-    const rootfs = createContainerRootfs(dir, image);
+  }, (tmp, rec) => {
+    // Made inside the unpublished directory; every path written points at the final one.
+    const dir = containerDir(rec.id);
+    const toFinal = (v: string) => v.split(tmp).join(dir);
+    const made = createContainerRootfs(tmp, image);
+    const rootfs: RootfsSpec = {
+      ...made,
+      rootPath: toFinal(made.rootPath),
+      annotations: Object.fromEntries(Object.entries(made.annotations).map(([k, v]) => [k, toFinal(v)])),
+    };
     rec.driver = rootfs.driver;
-    writeJsonAtomic(path.join(dir, 'container.json'), rec);
-    writeNetworkFiles(dir, settings!);
+    writeNetworkFiles(tmp, settings!);
     const spec = ociSpec(settings!, rootfs, { dir, monitorDir: monitorDir(rec.id), namesLink: path.join(namesDir(), rec.name) }, image);
-    writeJsonAtomic(path.join(dir, 'config.json'), spec);
-  } catch (e) {
-    try {
-      removeDirs([unpublish(rec)]);
-    } catch {
-      /* left for the next cleanup */
-    }
-    throw e;
-  }
+    writeJsonAtomic(path.join(tmp, 'config.json'), spec);
+  });
   return rec;
 }

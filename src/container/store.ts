@@ -6,6 +6,7 @@ import { readJson, writeJsonAtomic } from '../state/fsatomic';
 import { CtrError } from '../util/errors';
 import type { ContainerRecord } from './types';
 import { invalidName, randomName } from './names';
+import { removeDirs } from './remove';
 
 export function containersDir(): string {
   return path.join(context().root, 'containers');
@@ -19,6 +20,37 @@ export function containerDir(id: string): string {
 /** Short per-container runtime dir (unix socket paths must stay under 108 bytes). */
 export function monitorDir(id: string): string {
   return path.join(context().runroot, 'c', id.slice(0, 12));
+}
+
+/** `.new-<id>/creator`: "PID STARTTIME" of the ctr process filling that directory. */
+const CREATOR = 'creator';
+
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** True while the ctr that is creating container `id` (its `.new-` dir) is alive. */
+function creatorAlive(tmpDir: string): boolean {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(tmpDir, CREATOR), 'utf8');
+  } catch {
+    // no stamp (yet, or an old layout): trust it for a minute
+    return ageMs(tmpDir) < 60000;
+  }
+  const [pid, start] = text.trim().split(' ');
+  return !!pid && startTime(Number(pid)) === start;
+}
+
+/** The directory exists and is not a killed create's leftover. */
+function beingCreated(id: string): boolean {
+  const tmp = path.join(containersDir(), `.new-${id}`);
+  return fs.existsSync(tmp) && creatorAlive(tmp);
 }
 
 function readRecord(id: string): ContainerRecord | undefined {
@@ -49,9 +81,26 @@ export function listContainerRecords(): ContainerRecord[] {
 
 /** IDs of the containers created from image ID `imageId` ("sha256:..."). */
 export function containersUsingImage(imageId: string): string[] {
-  return listContainerRecords()
+  const ids = listContainerRecords()
     .filter((c) => c.image === imageId)
     .map((c) => c.id);
+  // containers being created are not listed yet, but their record already names the image
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(containersDir()).filter((n) => n.startsWith('.new-'));
+  } catch {
+    /* no containers */
+  }
+  for (const n of names) {
+    const dir = path.join(containersDir(), n);
+    try {
+      const rec = readJson<ContainerRecord>(path.join(dir, 'container.json'));
+      if (rec && rec.image === imageId && creatorAlive(dir)) ids.push(rec.id);
+    } catch {
+      /* not written yet */
+    }
+  }
+  return ids;
 }
 
 /** Finds a container by name, full ID or unique ID prefix. */
@@ -102,18 +151,19 @@ function reserveName(name: string, id: string, explicit: boolean): boolean {
     } catch (e) {
       if ((e as { code?: string }).code !== 'EEXIST') throw e;
     }
-    // A name whose container is gone (killed half-way through create or rm) is stale.
+    // A name whose container is gone (killed half-way through create or rm) is stale. The
+    // creator makes its .new- dir before it links the name, and publishing renames .new-ID to
+    // ID: look at .new-ID first so that a rename in between cannot look like neither.
     let target = '';
     try {
       target = fs.readlinkSync(link);
     } catch {
       continue;
     }
-    const owner = fs.existsSync(containerDir(target)) || fs.existsSync(path.join(containersDir(), `.new-${target}`));
-    const age = ageMs(link);
-    if (!owner && age > 10000) {
+    const owner = beingCreated(target) || fs.existsSync(containerDir(target));
+    if (!owner) {
       try {
-        fs.unlinkSync(link);
+        if (fs.readlinkSync(link) === target) fs.unlinkSync(link);
       } catch {
         /* raced */
       }
@@ -143,39 +193,58 @@ export function releaseName(name: string, id: string): void {
 }
 
 /**
- * Creates a container record: the name is reserved first, the directory is filled under a temp
- * name and published by rename, so a killed `ctr` leaves either nothing or a whole record.
+ * Creates a container: its directory is filled under a temp name (`.new-<id>`, stamped with our
+ * PID) and published by one rename, so a killed `ctr` leaves either nothing visible or a whole
+ * container. `fill` returns the record; `prepare(tmpDir, rec)` makes the rest of the directory
+ * (rootfs, bundle) with paths that point at the final directory, and may update `rec`.
  */
-export function createRecord(name: string | undefined, fill: (id: string, name: string, dir: string) => ContainerRecord): ContainerRecord {
+export function createRecord(
+  name: string | undefined,
+  fill: (id: string, name: string) => ContainerRecord,
+  prepare?: (tmpDir: string, rec: ContainerRecord) => void,
+): ContainerRecord {
   if (name !== undefined) {
     const bad = invalidName(name);
     if (bad) throw new CtrError(bad);
   }
   const id = newId();
-  let chosen = name;
-  if (chosen === undefined) {
-    for (let i = 0; i < 50 && chosen === undefined; i++) {
-      const n = randomName();
-      if (reserveName(n, id, false)) chosen = n;
-    }
-    if (chosen === undefined) {
-      const n = `${randomName()}_${randomBytes(2).toString('hex')}`;
-      reserveName(n, id, true);
-      chosen = n;
-    }
-  } else {
-    reserveName(chosen, id, true);
-  }
   const tmp = path.join(containersDir(), `.new-${id}`);
+  fs.mkdirSync(containersDir(), { recursive: true, mode: 0o700 });
+  fs.mkdirSync(tmp, { mode: 0o700 });
+  let chosen: string | undefined;
   try {
-    fs.mkdirSync(tmp, { recursive: true, mode: 0o700 });
-    const rec = fill(id, chosen, containerDir(id));
+    fs.writeFileSync(path.join(tmp, CREATOR), `${process.pid} ${startTime(process.pid) ?? ''}\n`);
+    chosen = name;
+    if (chosen === undefined) {
+      for (let i = 0; i < 50 && chosen === undefined; i++) {
+        const n = randomName();
+        if (reserveName(n, id, false)) chosen = n;
+      }
+      if (chosen === undefined) {
+        const n = `${randomName()}_${randomBytes(2).toString('hex')}`;
+        reserveName(n, id, true);
+        chosen = n;
+      }
+    } else {
+      reserveName(chosen, id, true);
+    }
+    const rec = fill(id, chosen);
+    // the record first: `rmi` sees the image in use while the rest is made
     writeJsonAtomic(path.join(tmp, 'container.json'), rec);
+    if (prepare) {
+      prepare(tmp, rec);
+      writeJsonAtomic(path.join(tmp, 'container.json'), rec);
+    }
     fs.renameSync(tmp, containerDir(id));
+    fs.rmSync(path.join(containerDir(id), CREATOR), { force: true });
     return rec;
   } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    releaseName(chosen, id);
+    try {
+      removeDirs([tmp]);
+    } catch {
+      /* left for leftovers() */
+    }
+    if (chosen !== undefined) releaseName(chosen, id);
     throw e;
   }
 }
@@ -193,7 +262,7 @@ export function unpublish(rec: ContainerRecord): string {
   return gone;
 }
 
-/** Leftovers of killed creates and removals (older than a minute). */
+/** Leftovers of killed creates and removals (their names are released here too). */
 export function leftovers(): string[] {
   let names: string[] = [];
   try {
@@ -201,10 +270,31 @@ export function leftovers(): string[] {
   } catch {
     return [];
   }
-  return names
+  const dirs = names
     .filter((n) => n.startsWith('.rm-') || n.startsWith('.new-'))
     .map((n) => path.join(containersDir(), n))
-    .filter((p) => p.includes('/.rm-') || ageMs(p) > 60000);
+    .filter((p) => p.includes('/.rm-') || !creatorAlive(p));
+  releaseStaleNames();
+  return dirs;
+}
+
+/** Removes name links whose container is neither published nor being created. */
+function releaseStaleNames(): void {
+  let links: string[] = [];
+  try {
+    links = fs.readdirSync(namesDir());
+  } catch {
+    return;
+  }
+  for (const n of links) {
+    const link = path.join(namesDir(), n);
+    try {
+      const target = fs.readlinkSync(link);
+      if (!beingCreated(target) && !fs.existsSync(containerDir(target)) && fs.readlinkSync(link) === target) fs.unlinkSync(link);
+    } catch {
+      /* raced or not a link */
+    }
+  }
 }
 
 export function renameContainer(rec: ContainerRecord, newName: string): void {
