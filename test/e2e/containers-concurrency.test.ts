@@ -63,12 +63,19 @@ describe('concurrency', () => {
   });
 
   it('ctr killed with SIGKILL during `run -d`: ps -a works, each container is listed whole or not at all, rm works', async () => {
-    const names: string[] = [];
-    for (let i = 0; i < 14; i++) {
+    // how long a whole `run -d` takes here; the kills are spread over that time
+    let full = Infinity;
+    for (let i = 0; i < 2; i++) {
+      const t0 = Date.now();
+      const id = ok(await ctr.run(['run', '-d', 'busybox', 'true']), 'run -d').stdout.trim();
+      full = Math.min(full, Date.now() - t0);
+      ok(await ctr.run(['rm', '-f', id]), 'rm');
+    }
+    const steps = 16;
+    for (let i = 0; i < steps; i++) {
       const name = uniqueName('k');
-      names.push(name);
       const p = ctr.spawn(['run', '-d', '--name', name, 'busybox', 'sleep', '120']);
-      await sleep(30 + i * 25);
+      await sleep(Math.round((full * (0.25 + (0.9 * i) / steps))));
       p.kill('SIGKILL');
       await p.wait(10_000);
       const ps = await ctr.run(['ps', '-a', '--no-trunc', '--format', '{{.ID}} {{.Names}} {{.State}}']);
