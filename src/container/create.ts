@@ -139,7 +139,8 @@ export function createContainer(req: CreateRequest): ContainerRecord {
     const baseEnv = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
     const env = mergeEnv(baseEnv, ic.Env ?? [], fileEnv, req.env, [`HOSTNAME=${hostname}`, 'container=ctr'], req.tty ? ['TERM=xterm'] : []);
     settings = {
-      id, name, args, env, cwd, user, hostname, tty: req.tty, openStdin: req.interactive, caps,
+      // no user: root as /etc/passwd and /etc/group describe it (its supplementary groups), as Docker does
+      id, name, args, env, cwd, user: user || '0', hostname, tty: req.tty, openStdin: req.interactive, caps,
       privileged: req.privileged, readOnly: req.readOnly, init: req.init, network, binds, log,
       autoRemove: req.rm, stopSignal, labels,
     };

@@ -100,8 +100,8 @@ describe('run: basics', () => {
     expect(await out(['--network', 'none', '-u', '1000:100', 'busybox', 'sh', '-c', 'id -u; id -g'])).toBe('1000\n100\n');
     expect(await out(['--network', 'none', '-u', '4242', 'busybox', 'sh', '-c', 'id -u; id -g'])).toBe('4242\n0\n');
     expect(await out(['--network', 'none', '-u', 'app:users', 'busybox', 'sh', '-c', 'id -u; id -gn'])).toBe('1000\nusers\n');
-    // the default is root, with root's groups
-    expect(await out(['busybox', 'id', '-u'])).toBe('0\n');
+    // the default is root, with root's supplementary groups from /etc/group (Docker)
+    expect(await out(['--network', 'none', 'busybox', 'sh', '-c', 'id -u; id -Gn'])).toBe('0\nroot wheel\n');
   });
 
   // BUG (native/ monitor): with a non-root -u, slirp4netns often fails to start ("note:
