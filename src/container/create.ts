@@ -6,7 +6,7 @@ import type { ImageRecord, RootfsSpec } from '../image/types';
 import { writeJsonAtomic } from '../state/fsatomic';
 import { CtrError } from '../util/errors';
 import {
-  capabilitySet, checkUser, mergeEnv, parseLabels, parseLogOpts, parseSignal, parseVolume, readEnvFiles,
+  capabilitySet, checkUser, mergeEnv, parseLabels, parseLogOpts, parseSignal, parseVolume, readEnvFiles, signalName,
 } from './options';
 import { ociSpec, writeNetworkFiles, type ContainerSettings, type NetworkMode } from './spec';
 import { containerDir, createRecord, monitorDir, namesDir } from './store';
@@ -173,7 +173,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
         Entrypoint: entrypoint.length ? entrypoint : null,
         OnBuild: null,
         Labels: labels,
-        StopSignal: String(stopSignal),
+        StopSignal: signalName(stopSignal),
       },
       hostConfig: {
         Binds: req.volumes,

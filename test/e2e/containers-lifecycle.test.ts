@@ -103,7 +103,7 @@ describe('stop and kill', () => {
   it('stop honours the image StopSignal (layered: SIGUSR1) and --stop-signal', async () => {
     const id = await runDetached(ctr, ['layered', TRAPPER]);
     await waitLog(ctr, id, /ready/);
-    expect(await fmt(ctr, id, '{{.Config.StopSignal}}')).toMatch(/^(SIGUSR1|10)$/);
+    expect(await fmt(ctr, id, '{{.Config.StopSignal}}')).toBe('SIGUSR1');
     ok(await ctr.run(['stop', id]), 'stop');
     expect((await ctr.run(['logs', id])).stdout).toBe('ready\ngot-USR1\n');
     expect(await fmt(ctr, id, '{{.State.ExitCode}}')).toBe('10');
