@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { findImage } from '../image/store';
 import { createContainerRootfs } from '../storage/rootfs';
@@ -135,7 +136,8 @@ export function createContainer(req: CreateRequest): ContainerRecord {
   const created = new Date().toISOString();
   let settings: ContainerSettings | undefined;
   const rec = createRecord(req.name, (id, name) => {
-    const hostname = req.hostname ?? id.slice(0, 12);
+    // --network host shares the host's network identity: its host name too (Docker, Podman)
+    const hostname = req.hostname ?? (network === 'host' ? os.hostname() : id.slice(0, 12));
     const baseEnv = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
     const env = mergeEnv(baseEnv, ic.Env ?? [], fileEnv, req.env, [`HOSTNAME=${hostname}`, 'container=ctr'], req.tty ? ['TERM=xterm'] : []);
     settings = {

@@ -172,9 +172,11 @@ describe('run: networks', () => {
     expect(lines(await out(['--network', 'none', 'busybox', 'ls', '/sys/class/net']))).toEqual(['lo']);
   });
 
-  it('--network host sees the host interfaces', async () => {
+  it('--network host sees the host interfaces and has the host name', async () => {
     const host = fs.readdirSync('/sys/class/net').sort();
     expect(lines(await out(['--network', 'host', 'busybox', 'ls', '/sys/class/net'])).sort()).toEqual(host);
+    expect(await out(['--network', 'host', 'busybox', 'hostname'])).toBe(`${require('node:os').hostname()}\n`);
+    expect(await out(['--network', 'host', '-h', 'given', 'busybox', 'hostname'])).toBe('given\n');
   });
 
   it.skipIf(!haveSlirp)('the default network is slirp4netns: tap0 with 10.0.2.100 and a default route', async () => {
