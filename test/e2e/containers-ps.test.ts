@@ -103,6 +103,8 @@ describe('ps', () => {
     const id = await runDetached(ctr, ['--name', name, '-l', 'k=v', 'busybox', 'sleep', '60']);
     const tpl = ok(await ctr.run(['ps', '--filter', `id=${id}`, '--format', '{{.ID}}|{{.Names}}|{{.Image}}|{{.State}}|{{.Labels}}']), 'template');
     expect(tpl.stdout).toBe(`${id.slice(0, 12)}|${name}|busybox|running|k=v\n`);
+    const created = ok(await ctr.run(['ps', '--filter', `id=${id}`, '--format', '{{.CreatedAt}}|{{.RunningFor}}|{{.Status}}']), 'times').stdout;
+    expect(created).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000 UTC\|.* ago\|Up .*\n$/);
     const table = lines(ok(await ctr.run(['ps', '--filter', `id=${id}`, '--format', 'table {{.ID}}\t{{.Names}}']), 'table').stdout);
     expect(table[0]).toMatch(/^CONTAINER ID\s+NAMES$/);
     expect(table[1]).toMatch(new RegExp(`^${id.slice(0, 12)}\\s+${name}$`));

@@ -2,7 +2,7 @@ import { Command, Option } from 'clipanion';
 import { listContainerRecords } from '../../container/store';
 import { runtimeState, type RuntimeState } from '../../container/state';
 import type { ContainerRecord } from '../../container/types';
-import { humanDuration, humanSize, renderRows } from '../../util/format';
+import { goTime, humanDuration, humanSize, renderRows } from '../../util/format';
 import { CtrError } from '../../util/errors';
 import { resolveImage } from '../../image/store';
 import { containerSizes } from '../../container/size';
@@ -149,7 +149,7 @@ export class PsCommand extends Command {
       Image: rec.imageName,
       ImageID: rec.image,
       Command: commandText(rec, this.noTrunc),
-      CreatedAt: new Date(rec.created).toString(),
+      CreatedAt: goTime(rec.created),
       RunningFor: `${humanDuration(now - Date.parse(rec.created))} ago`,
       Status: statusText(st, now),
       State: st.status,
