@@ -278,6 +278,22 @@ COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
   details
 } >"$RESULTS.new" && mv -f "$RESULTS.new" "$RESULTS"
 
+# the figures in README.md, between its markers (only for the default results file)
+if [ -z "${CTR_BENCH_RESULTS:-}" ] && grep -q '^<!-- figures -->$' "$BENCH_DIR/README.md"; then
+  {
+    echo "Run of $STARTED, load average ${LOAD_BEFORE%% *} before, ${LOAD_AFTER%% *} after ($(nproc) CPUs)."
+    echo
+    echo "| benchmark | ctr | podman | ratio | target | result |"
+    echo "| --- | ---: | ---: | ---: | --- | --- |"
+    printf '%s\n' "${ROWS[@]}"
+  } >"$WORK/figures.md"
+  awk -v f="$WORK/figures.md" '
+    /^<!-- \/figures -->$/ { skip = 0 }
+    !skip { print }
+    /^<!-- figures -->$/ { while ((getline l < f) > 0) print l; skip = 1 }
+  ' "$BENCH_DIR/README.md" >"$BENCH_DIR/README.md.new" && mv -f "$BENCH_DIR/README.md.new" "$BENCH_DIR/README.md"
+fi
+
 echo
 echo "| benchmark | ctr | podman | ratio | target | result |"
 printf '%s\n' "${ROWS[@]}"
