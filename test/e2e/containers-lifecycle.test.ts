@@ -304,6 +304,8 @@ describe('prune, prefixes, monitor loss', () => {
     expect(pidAlive(state.monitorPid)).toBe(true);
     process.kill(state.monitorPid, 'SIGKILL');
     await waitFor(() => !pidAlive(state.pid), { what: 'the container process to end with its monitor' });
+    // a reboot also empties the runtime dir (tmpfs): the container's monitor dir goes too
+    fs.rmSync(path.join(ctr.runroot, 'c', id.slice(0, 12)), { recursive: true, force: true });
     const ps = ok(await ctr.run(['ps', '-a', '--filter', `id=${id}`, '--format', '{{.State}} {{.Status}}']), 'ps -a');
     expect(ps.stdout).toMatch(/^exited Exited \(\d+\) /);
     expect(lines(ok(await ctr.run(['ps', '-q']), 'ps').stdout)).not.toContain(id.slice(0, 12));
