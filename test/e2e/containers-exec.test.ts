@@ -94,10 +94,7 @@ describe('exec', () => {
     expect(await status(ctr, box)).toBe('running');
   });
 
-  // BUG (native/ exec): the exec pty gets the terminal's size only after the command started,
-  // so a command that asks at once sees 0x0: `ctr exec -it C stty size` prints
-  // "stty: standard input" instead of "30 90" (`ctr run -it` is right; a shell asked later is right).
-  it.fails('-it: the exec pty has the terminal’s size from the start', async () => {
+  it('-it: the exec pty has the terminal’s size from the start', async () => {
     const r = await ctr.runTty(['exec', '-it', box, 'stty', 'size'], { rows: 30, cols: 90, timeout: 10_000 });
     expect(r.code, r.output).toBe(0);
     expect(r.output).toMatch(/^30 90\r\n/);
