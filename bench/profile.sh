@@ -7,9 +7,9 @@
 #   strace --seccomp-bpf -f -ttt -e trace=execve,exit_group,pivot_root,connect,kill
 # (only those syscalls stop the tracee, so the overhead is small), and the timeline is
 # printed in milliseconds from ctr's own execve: when Node hands over to ctr-helper, when
-# the container's process starts and ends, when the helper and ctr exit. For run -d, which
-# leaves a monitor running, only ctr itself is traced (when it starts the helper, when the
-# helper reports back, when ctr exits).
+# the container's process starts and ends, when the helper and ctr exit. run -d leaves a
+# monitor running, which strace -f would wait for: the last part times run -d, stop -t 0
+# and rm by the wall clock instead.
 set -uo pipefail
 # shellcheck source=bench/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -24,8 +24,6 @@ CT=("$BIN/ctr" --root "$CTR_ROOT" --runroot "$CTR_RUNROOT")
 timeline() {  # $1 title, rest: command (run as the bench user)
   local title=$1 opts=(--seccomp-bpf -f -e trace=execve,exit_group,pivot_root,connect,kill)
   shift
-  # strace -f would wait for a monitor that outlives ctr: follow ctr alone then
-  [ "${FOLLOW:-1}" = 0 ] && opts=(-e trace=execve,clone,clone3,vfork,wait4,connect,exit_group)
   (cd / && strace "${opts[@]}" -ttt -o "$T/s" -u "$BENCH_USER" env -i HOME="$BHOME" USER="$BENCH_USER" \
     LOGNAME="$BENCH_USER" PATH=/usr/local/bin:/usr/bin:/bin XDG_RUNTIME_DIR="$RUNDIR" \
     CTR_HELPER="$BIN/ctr-helper" "$@" >/dev/null 2>&1)
@@ -43,6 +41,19 @@ ctr_u run -d --network none --name profile-exec busybox sleep 86400 >/dev/null
 ctr_u exec profile-exec true
 timeline "exec profile-exec true" "${CT[@]}" exec profile-exec true
 ctr_u rm -f profile-exec >/dev/null
-FOLLOW=0 timeline "run -d --name profile-cycle busybox sleep 86400 (default network)" "${CT[@]}" run -d --name profile-cycle busybox sleep 86400
-timeline "stop -t 0 profile-cycle" "${CT[@]}" stop -t 0 profile-cycle
+ctr_u run -d --name profile-cycle busybox sleep 86400 >/dev/null
+timeline "stop -t 0 profile-cycle (default network: the monitor also ends slirp4netns)" "${CT[@]}" stop -t 0 profile-cycle
 timeline "rm profile-cycle" "${CT[@]}" rm profile-cycle
+
+# run -d leaves a monitor that strace -f would wait for: wall-clock medians of the cycle instead
+echo "== run -d / stop -t 0 / rm, wall clock, median of 11 cycles (default network)"
+as_user bash -c '
+  t() { date +%s%N; }
+  for i in $(seq 1 11); do
+    a=$(t); id=$("$@" run -d busybox sleep 86400); b=$(t)
+    "$@" stop -t 0 "$id" >/dev/null; c=$(t); "$@" rm "$id" >/dev/null; d=$(t)
+    echo $(((b - a) / 1000)) $(((c - b) / 1000)) $(((d - c) / 1000))
+  done' - "${CT[@]}" >"$T/cyc"
+for col in 1 2 3; do
+  sort -n -k$col "$T/cyc" | awk -v c=$col 'NR == 6 { printf "  %-8s %6.1f ms\n", (c == 1 ? "run -d" : c == 2 ? "stop" : "rm"), $c / 1000 }'
+done
