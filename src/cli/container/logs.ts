@@ -58,40 +58,41 @@ export class LogsCommand extends Command {
     const since = this.since !== undefined ? parseTimeArg(this.since) : -Infinity;
     const until = this.until !== undefined ? parseTimeArg(this.until) : Infinity;
     const file = path.join(containerDir(rec.id), 'ctr.log');
-    const read = (f: string) => {
-      try {
-        return fs.readFileSync(f, 'utf8');
-      } catch {
-        return '';
-      }
-    };
-    const text = read(`${file}.1`) + read(file);
+    // The monitor rotates the log by renaming it to ctr.log.1. We hold the current file open,
+    // so what it gets until the rename is read from it even after the rename.
+    const log = new LogReader(file);
+    log.open();
+    const older = log.ino !== -1 && statIno(`${file}.1`) === log.ino ? '' : readText(`${file}.1`);
+    const text = older + log.readLines();
     let lines = parseLines(text).filter((l) => {
       const t = Date.parse(l.time);
       return t >= since && t <= until;
     });
     if (tail >= 0) lines = tail === 0 ? [] : joinChunks(lines).slice(-tail);
     this.emit(lines);
-    if (!this.follow || this.until !== undefined) return 0;
+    if (!this.follow || this.until !== undefined) {
+      log.close();
+      return 0;
+    }
     // Follow: read what gets appended until the container exits.
-    let offset = Buffer.byteLength(read(file));
-    let inode = statIno(file);
+    const emitNew = (t: string) => this.emit(parseLines(t).filter((l) => Date.parse(l.time) >= since));
     for (;;) {
       const active = isActive(runtimeState(rec)) && fs.existsSync(containerDir(rec.id));
+      emitNew(log.readLines());
       const ino = statIno(file);
-      if (ino !== inode) {
-        offset = 0; // rotated
-        inode = ino;
+      if (ino !== -1 && ino !== log.ino) {
+        // rotated: the rest of the old file, a whole file rotated in between, then the new one
+        emitNew(log.readLines());
+        const mid = statIno(`${file}.1`);
+        if (log.ino !== -1 && mid !== -1 && mid !== log.ino && mid !== ino) emitNew(readText(`${file}.1`));
+        log.close();
+        log.open();
+        emitNew(log.readLines());
       }
-      const buf = readFrom(file, offset);
-      if (buf.length) {
-        const cut = buf.lastIndexOf(10);
-        if (cut >= 0) {
-          offset += cut + 1;
-          this.emit(parseLines(buf.subarray(0, cut + 1).toString('utf8')).filter((l) => Date.parse(l.time) >= since));
-        }
+      if (!active) {
+        log.close();
+        return 0;
       }
-      if (!active) return 0;
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -134,20 +135,50 @@ function statIno(f: string): number {
   }
 }
 
-function readFrom(f: string, offset: number): Buffer {
-  let fd: number;
+function readText(f: string): string {
   try {
-    fd = fs.openSync(f, 'r');
+    return fs.readFileSync(f, 'utf8');
   } catch {
-    return Buffer.alloc(0);
+    return '';
   }
-  try {
-    const size = fs.fstatSync(fd).size;
-    if (size <= offset) return Buffer.alloc(0);
-    const b = Buffer.alloc(size - offset);
-    fs.readSync(fd, b, 0, b.length, offset);
-    return b;
-  } finally {
-    fs.closeSync(fd);
+}
+
+/** An open log file read in whole lines from where the last read stopped. */
+class LogReader {
+  fd: number | undefined;
+  ino = -1;
+  private offset = 0;
+  constructor(private file: string) {}
+
+  open(): void {
+    try {
+      this.fd = fs.openSync(this.file, 'r');
+      this.ino = fs.fstatSync(this.fd).ino;
+    } catch {
+      this.fd = undefined;
+      this.ino = -1;
+    }
+    this.offset = 0;
+  }
+
+  /** The complete lines appended since the last call (a line being written waits). */
+  readLines(): string {
+    if (this.fd === undefined) {
+      this.open();
+      if (this.fd === undefined) return '';
+    }
+    const size = fs.fstatSync(this.fd).size;
+    if (size <= this.offset) return '';
+    const b = Buffer.alloc(size - this.offset);
+    const n = fs.readSync(this.fd, b, 0, b.length, this.offset);
+    const cut = b.subarray(0, n).lastIndexOf(10);
+    if (cut < 0) return '';
+    this.offset += cut + 1;
+    return b.subarray(0, cut + 1).toString('utf8');
+  }
+
+  close(): void {
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
   }
 }
