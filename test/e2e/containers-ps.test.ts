@@ -201,6 +201,19 @@ describe('logs', () => {
     ok(await ctr.run(['rm', id]), 'rm');
   });
 
+  it('-f loses nothing when the log rotates (--log-opt max-size)', async () => {
+    const id = await runDetached(ctr, [
+      '--log-opt', 'max-size=2k', 'busybox', 'sh', '-c',
+      'i=0; while [ $i -lt 300 ]; do echo "line $i xxxxxxxxxxxxxxxxxxxx"; i=$((i+1)); [ $((i % 10)) = 0 ] && sleep 0.05; done',
+    ]);
+    const r = ok(await ctr.run(['logs', '-f', id], { timeout: 30_000 }), 'logs -f');
+    const got = lines(r.stdout).map((l) => Number(l.split(' ')[1]));
+    // from wherever the first read started, every later line comes, in order
+    const first = got[0]!;
+    expect(got).toEqual(Array.from({ length: 300 - first }, (_, i) => first + i));
+    ok(await ctr.run(['rm', id]), 'rm');
+  });
+
   it('--since and --until select by time (RFC 3339, Unix seconds, durations)', async () => {
     const id = await runDetached(ctr, ['busybox', 'sh', '-c', 'echo early; sleep 1.5; echo late']);
     await waitLog(ctr, id, /late/);
