@@ -4,16 +4,18 @@ import type { ContainerRecord } from '../../container/types';
 
 /**
  * Runs fn for each container reference; errors are printed one line each and the command
- * fails (125) at the end, as Docker does for `rm a b c`.
+ * fails (125) at the end, as Docker does for `rm a b c`. With `parallel` every fn runs at once
+ * (Docker's `stop a b c` waits for all the containers together, not one after the other).
  */
 export async function eachContainer(
   refs: string[],
   stderr: NodeJS.WritableStream,
   fn: (rec: ContainerRecord, ref: string) => Promise<void> | void,
+  opts: { parallel?: boolean } = {},
 ): Promise<number> {
   let failed = 0;
   let lastCode = EXIT_ENGINE;
-  for (const ref of refs) {
+  const one = async (ref: string) => {
     try {
       await fn(findContainer(ref), ref);
     } catch (e) {
@@ -21,7 +23,9 @@ export async function eachContainer(
       lastCode = e instanceof CtrError ? e.exitCode : EXIT_ENGINE;
       stderr.write(`Error: ${(e as Error).message}\n`);
     }
-  }
+  };
+  if (opts.parallel) await Promise.all(refs.map(one));
+  else for (const ref of refs) await one(ref);
   return failed ? lastCode : 0;
 }
 

@@ -56,10 +56,15 @@ export class StopCommand extends Command {
     const t = parseTimeout(this.time, 10);
     const refs = this.all ? listContainerRecords().map((r) => r.id) : this.containers;
     if (!this.all) requireArgs(refs, 'stop');
-    return eachContainer(refs, this.context.stderr, async (rec, ref) => {
-      await stopContainer(rec, stopSignalOf(rec), t);
-      this.context.stdout.write(ref + '\n');
-    });
+    return eachContainer(
+      refs,
+      this.context.stderr,
+      async (rec, ref) => {
+        await stopContainer(rec, stopSignalOf(rec), t);
+        this.context.stdout.write(ref + '\n');
+      },
+      { parallel: true },
+    );
   }
 }
 
