@@ -100,6 +100,19 @@ describe('stop and kill', () => {
     ok(await ctr.run(['rm', id]), 'rm');
   });
 
+  it('stop of several containers waits for them together; an unknown one is reported', async () => {
+    const ids = await Promise.all([0, 1, 2].map(() => runDetached(ctr, ['busybox', 'sh', '-c', 'trap "" TERM; echo ready; while true; do sleep 0.1; done'])));
+    for (const id of ids) await waitLog(ctr, id, /ready/);
+    const t0 = Date.now();
+    const r = await ctr.run(['stop', '-t', '1', ids[0]!, 'no-such-container', ids[1]!, ids[2]!]);
+    expect(Date.now() - t0).toBeLessThan(2800); // not 3 × 1 s
+    expect(r.code, describeResult('stop several', r)).toBe(125);
+    expect(lines(r.stdout).sort()).toEqual([...ids].sort());
+    expect(lines(r.stderr)).toEqual([expect.stringMatching(/^Error: .*no-such-container/)]);
+    for (const id of ids) expect(await fmt(ctr, id, '{{.State.Status}} {{.State.ExitCode}}')).toBe('exited 137');
+    ok(await ctr.run(['rm', ...ids]), 'rm');
+  });
+
   it('stop honours the image StopSignal (layered: SIGUSR1) and --stop-signal', async () => {
     const id = await runDetached(ctr, ['layered', TRAPPER]);
     await waitLog(ctr, id, /ready/);
