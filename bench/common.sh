@@ -56,6 +56,14 @@ podman_u() { as_user podman "$@"; }
 
 have_podman() { [ "${CTR_BENCH_PODMAN:-1}" != 0 ] && command -v podman >/dev/null 2>&1; }
 
+works() {  # $1 ctr|ctr-helper|node, $2 file
+  case $1 in
+    ctr) "$2" version 2>/dev/null | grep -q '^ctr version' ;;
+    ctr-helper) "$2" --help >/dev/null 2>&1; [ $? -lt 126 ] ;;
+    node) "$2" -e 0 ;;
+  esac
+}
+
 # Copies the binaries under test (and the bench's helper scripts) to $BIN, readable and
 # executable by the bench user.
 snapshot_binaries() {
@@ -63,11 +71,19 @@ snapshot_binaries() {
   [ -x "$SRC_HELPER" ] || die "$SRC_HELPER is missing: run npm run build (or set CTR_HELPER)"
   [ -x "$NODE_SRC" ] || die "$NODE_SRC is missing: run npm ci"
   install -d -m 0755 "$WORK" "$BIN"
-  local f
+  local f src dst i
   for f in "$SRC_CTR:ctr" "$SRC_HELPER:ctr-helper" "$NODE_SRC:node"; do
-    if ! cmp -s "${f%%:*}" "$BIN/${f##*:}"; then
-      install -m 0755 "${f%%:*}" "$BIN/.${f##*:}.new" && mv -f "$BIN/.${f##*:}.new" "$BIN/${f##*:}"
-    fi
+    src=${f%%:*} dst=$BIN/${f##*:}
+    cmp -s "$src" "$dst" && works "${f##*:}" "$dst" && continue
+    # A build running in the same tree replaces these files in steps: take a copy only when
+    # it works (ctr answers `version`, the helper and node run), waiting up to a minute.
+    for i in $(seq 1 60); do
+      install -m 0755 "$src" "$dst.new" 2>/dev/null && works "${f##*:}" "$dst.new" && break
+      rm -f "$dst.new"
+      sleep 1
+    done
+    [ -f "$dst.new" ] || die "$src does not work (a build in progress?): rebuild with npm run build && npm run package"
+    mv -f "$dst.new" "$dst"
   done
   install -m 0755 "$BENCH_DIR/cycle.sh" "$BENCH_DIR/parallel.sh" "$BIN/"
 }

@@ -37,7 +37,12 @@ install -d -o "$BUID" -g "$BGID" -m 0755 "$OUT"
 rm -f "$OUT"/*.json
 
 PODMAN=0
-if have_podman; then PODMAN=1; PODMAN_BIN=$(command -v podman); fi
+if have_podman; then
+  PODMAN=1
+  PODMAN_BIN=$(command -v podman)
+else
+  log "podman is not installed (or CTR_BENCH_PODMAN=0): measuring ctr alone; ratios read n/a"
+fi
 CTRC="$BIN/ctr --root $CTR_ROOT --runroot $CTR_RUNROOT"   # split into words by hyperfine -N
 NODE="$BIN/node"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -19,8 +19,8 @@
 #      mode not supported" (a host that mounts cgroup v1 controllers and also leaves a
 #      controller on the cgroup2 hierarchy), the controllers are moved off the cgroup2
 #      mount to v1 hierarchies of their own - possible only while no cgroup2 group uses
-#      them - and the smoke test is repeated. The outcome is recorded in
-#      $CTR_BENCH_WORK/setup-notes, which run.sh copies into results.md.
+#      them - and the smoke test is repeated. That this was done (until the next boot) is
+#      recorded in $CTR_BENCH_WORK/setup-notes, which run.sh copies into results.md.
 #
 # Knobs: see bench/common.sh. CTR_BENCH_PODMAN=0 skips everything Podman.
 set -euo pipefail
@@ -146,7 +146,10 @@ cgroup_hybrid_fix() {
     moved="$moved $c"
   done
   [ -n "$moved" ] || return 1
-  echo "Podman (crun) failed with \"cgroups in hybrid mode not supported\": setup.sh moved the cgroup controller(s)$moved from the cgroup2 mount to v1 hierarchies of their own (not needed by ctr)." >>"$NOTES.new"
+  # remembered until reboot (the mounts last that long), for the results of later runs
+  { cat /proc/sys/kernel/random/boot_id
+    echo "Podman (crun) failed with \"cgroups in hybrid mode not supported\": setup.sh moved the cgroup controller(s)$moved from the cgroup2 mount to v1 hierarchies of their own (not needed by ctr)."
+  } >"$WORK/cgroup-fix"
   log "moved cgroup controller(s)$moved off the cgroup2 mount (crun refuses hybrid mode)"
 }
 
@@ -158,8 +161,9 @@ if have_podman; then
       die "podman run --rm --network none busybox true failed: ${out##*$'\n'}"
     fi
   fi
-  # the fix lasts until reboot: keep its note on later runs
-  if [ ! -s "$NOTES.new" ] && [ -f "$NOTES" ]; then grep 'hybrid mode' "$NOTES" >>"$NOTES.new" || true; fi
+fi
+if [ -f "$WORK/cgroup-fix" ] && [ "$(head -1 "$WORK/cgroup-fix")" = "$(cat /proc/sys/kernel/random/boot_id)" ]; then
+  tail -n +2 "$WORK/cgroup-fix" >>"$NOTES.new"
 fi
 mv -f "$NOTES.new" "$NOTES"
 log "setup done: user $BENCH_USER (uid $BUID), ctr store $CTR_ROOT, work area $WORK"
