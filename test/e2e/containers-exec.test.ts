@@ -78,7 +78,7 @@ describe('exec', () => {
     expect(Date.now() - t0).toBeLessThan(2500);
     expect(r.stdout).toBe('');
     expect((await exec([box, 'cat', '/tmp/exec-d'])).code).not.toBe(0);
-    await waitFor(async () => (await exec([box, 'cat', '/tmp/exec-d'])).stdout === 'done\n', { timeout: 5000, what: 'the exec -d command' });
+    await waitFor(async () => (await exec([box, 'cat', '/tmp/exec-d'])).stdout === 'done\n', { timeout: 10_000, what: 'the exec -d command' });
   });
 
   it('-it gives a pty (tty is /dev/pts/N) and runs an interactive shell', async () => {
