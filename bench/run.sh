@@ -7,7 +7,9 @@
 # JSON stays in $CTR_BENCH_WORK/out.
 #
 # Knobs (see also bench/common.sh):
-#   CTR_BENCH_RUNS        hyperfine runs per command (default 30; warmup is always 3)
+#   CTR_BENCH_RUNS        hyperfine runs per command (default 30, at least 20; warmup 3)
+#   CTR_BENCH_ROUNDS      split them into this many rounds that alternate the order of the
+#                         commands (default 3), against drifts in the machine's load
 #   CTR_BENCH_PAR_ROUNDS  rounds of the 50-container parallel start (default 3)
 #   CTR_BENCH_PODMAN=0    measure ctr alone (also automatic when podman is not installed)
 #   CTR_BENCH_SKIP_SETUP=1  do not run setup.sh first
@@ -30,6 +32,8 @@ command -v jq >/dev/null || die "jq is not installed: run bench/setup.sh"
 
 RUNS=${CTR_BENCH_RUNS:-30}
 [ "$RUNS" -ge 20 ] 2>/dev/null || die "CTR_BENCH_RUNS must be a number >= 20"
+ROUNDS=${CTR_BENCH_ROUNDS:-3}
+[ "$ROUNDS" -ge 1 ] 2>/dev/null || die "CTR_BENCH_ROUNDS must be a number >= 1"
 PAR_ROUNDS=${CTR_BENCH_PAR_ROUNDS:-3}
 RESULTS=${CTR_BENCH_RESULTS:-$BENCH_DIR/results.md}
 OUT=$WORK/out
@@ -59,14 +63,38 @@ cleanup_podman() {
 cleanup() { cleanup_ctr; cleanup_podman; }
 
 # hf NAME LABEL CMD [LABEL CMD]... - one hyperfine invocation, as the bench user
+# hf NAME LABEL CMD [LABEL CMD]... - hyperfine as the bench user, in $ROUNDS rounds that
+# alternate the order of the commands, so that a change in the machine's load during the
+# benchmark falls on every command alike; the rounds' times are merged into NAME.json
+# (hyperfine's shape: results[] with command, times, median, mean, stddev, min, max).
 hf() {
-  local name=$1 args=()
+  local name=$1 pairs=() args r i n per
   shift
-  while [ $# -gt 0 ]; do args+=(-n "$1" "$2"); shift 2; done
+  while [ $# -gt 0 ]; do pairs+=("$1" "$2"); shift 2; done
+  n=$((${#pairs[@]} / 2))
+  per=$(((RUNS + ROUNDS - 1) / ROUNDS))
   echo
-  log "$name"
-  as_user hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$OUT/$name.json" "${args[@]}" \
-    || { echo "bench: hyperfine failed for $name (a command exited non-zero?)" >&2; return 1; }
+  log "$name ($ROUNDS rounds of $per runs)"
+  rm -f "$OUT/$name".r*.json
+  for r in $(seq 1 "$ROUNDS"); do
+    args=()
+    for i in $(seq 0 $((n - 1))); do
+      local k=$i
+      [ $((r % 2)) = 0 ] && k=$((n - 1 - i))      # even rounds: reverse order
+      args+=(-n "${pairs[$((2 * k))]}" "${pairs[$((2 * k + 1))]}")
+    done
+    as_user hyperfine -N --style basic --warmup 3 --runs "$per" --export-json "$OUT/$name.r$r.json" "${args[@]}" \
+      || { echo "bench: hyperfine failed for $name (a command exited non-zero?)" >&2; return 1; }
+  done
+  jq -s '{results: ([.[].results[]] | group_by(.command) | map(
+      {command: .[0].command, times: [.[].times[]]}
+      | .times |= sort
+      | .mean = (.times | add / length)
+      | .median = (.times | if length % 2 == 1 then .[(length - 1) / 2] else (.[length / 2 - 1] + .[length / 2]) / 2 end)
+      | .min = .times[0] | .max = .times[-1]
+      | .mean as $m | .stddev = (if (.times | length) > 1 then ((.times | map((. - $m) * (. - $m)) | add) / ((.times | length) - 1) | sqrt) else 0 end)))}' \
+    "$OUT/$name".r*.json >"$OUT/$name.json"
+  jq -r '.results[] | "   \(.command): median \(.median * 10000 | round / 10) ms over \(.times | length) runs"' "$OUT/$name.json"
 }
 # median NAME LABEL -> milliseconds (empty when absent)
 median() {
@@ -241,7 +269,7 @@ COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 {
   echo "# ctr benchmark results"
   echo
-  echo "Written by \`bench/run.sh\` on $STARTED. Medians in milliseconds (hyperfine -N, warmup 3, $RUNS runs;"
+  echo "Written by \`bench/run.sh\` on $STARTED. Medians in milliseconds (hyperfine -N, warmup 3, $RUNS runs in $ROUNDS rounds;"
   echo "the parallel start: median of $PAR_ROUNDS rounds). Ratio = ctr / podman. Rootless, as user \`$BENCH_USER\`,"
   echo "same busybox image (test/fixtures/build.py, loaded from one docker-archive) in both engines."
   echo
