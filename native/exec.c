@@ -111,6 +111,14 @@ int cmd_exec(int argc, char **argv) {
   if (o.tty && pty_open(&master, &slave, err, sizeof err) < 0) die(125, "%s", err);
   if (master >= 0) {
     struct winsize ws = {(unsigned short)(p.rows ? p.rows : 24), (unsigned short)(p.cols ? p.cols : 80), 0, 0};
+    /* the user's terminal size, before the process starts (it may read it at once) */
+    for (int fd = 0; fd < 3 && !p.rows; fd++) {
+      struct winsize t;
+      if (ioctl(fd, TIOCGWINSZ, &t) == 0 && t.ws_row && t.ws_col) {
+        ws = t;
+        break;
+      }
+    }
     ioctl(master, TIOCSWINSZ, &ws);
   }
   int ep[2];
