@@ -94,10 +94,7 @@ describe('exec', () => {
     expect(await status(ctr, box)).toBe('running');
   });
 
-  // BUG (native/ exec): racy. The exec pty starts at 24x80 and gets the terminal's size only
-  // after the command started: under load `ctr exec -it C stty size` on a 30x90 terminal prints
-  // "24 80" (seen in the full suite; alone it usually passes). `ctr run -it` waits for the size.
-  it.skip('-it: the exec pty has the terminal’s size from the start', async () => {
+  it('-it: the exec pty has the terminal’s size from the start', async () => {
     const r = await ctr.runTty(['exec', '-it', box, 'stty', 'size'], { rows: 30, cols: 90, timeout: 10_000 });
     expect(r.code, r.output).toBe(0);
     expect(r.output).toMatch(/^30 90\r\n/);
