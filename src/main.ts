@@ -1,7 +1,7 @@
 import { Cli, Builtins, type CommandClass } from 'clipanion';
 import { CtrError } from './util/errors';
 import { setGlobalOptions, type GlobalOptions, type LogLevel, type StorageDriverName } from './state/context';
-import { commands } from './cli/index';
+import { commandsFor } from './cli/index';
 import { VERSION } from './version';
 import { CREATE_VALUE_OPTIONS } from './cli/container/create-options';
 
@@ -76,7 +76,8 @@ export function rewriteHostnameFlag(args: string[]): string[] {
  * registered command on each run, which costs more than the rest of a quick command, so only
  * the candidates are registered (all of them when nothing matches, for help and suggestions).
  */
-export function selectCommands(rest: string[]): CommandClass[] {
+export async function selectCommands(rest: string[]): Promise<CommandClass[]> {
+  const commands = await commandsFor(rest);
   const matching = commands.filter((c) => (c.paths ?? []).some((p) => p.length > 0 && p.every((w, i) => rest[i] === w)));
   return matching.length ? matching : commands;
 }
@@ -112,7 +113,7 @@ export async function main(argv: string[]): Promise<number> {
   parsed.rest = rewriteHostnameFlag(parsed.rest);
   const cli = new Cli({ binaryLabel: 'ctr', binaryName: 'ctr', binaryVersion: VERSION, enableCapture: false, enableColors: false });
   cli.register(Builtins.HelpCommand);
-  for (const c of selectCommands(parsed.rest)) cli.register(c);
+  for (const c of await selectCommands(parsed.rest)) cli.register(c);
   let command;
   try {
     command = cli.process(parsed.rest.length ? parsed.rest : ['--help']);
