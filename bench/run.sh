@@ -9,7 +9,7 @@
 # Knobs (see also bench/common.sh):
 #   CTR_BENCH_RUNS        hyperfine runs per command (default 30, at least 20; warmup 3)
 #   CTR_BENCH_ROUNDS      split them into this many rounds that alternate the order of the
-#                         commands (default 3), against drifts in the machine's load
+#                         commands (default 5), against drifts in the machine's load
 #   CTR_BENCH_PAR_ROUNDS  rounds of the 50-container parallel start (default 3)
 #   CTR_BENCH_PODMAN=0    measure ctr alone (also automatic when podman is not installed)
 #   CTR_BENCH_SKIP_SETUP=1  do not run setup.sh first
@@ -32,7 +32,7 @@ command -v jq >/dev/null || die "jq is not installed: run bench/setup.sh"
 
 RUNS=${CTR_BENCH_RUNS:-30}
 [ "$RUNS" -ge 20 ] 2>/dev/null || die "CTR_BENCH_RUNS must be a number >= 20"
-ROUNDS=${CTR_BENCH_ROUNDS:-3}
+ROUNDS=${CTR_BENCH_ROUNDS:-5}
 [ "$ROUNDS" -ge 1 ] 2>/dev/null || die "CTR_BENCH_ROUNDS must be a number >= 1"
 PAR_ROUNDS=${CTR_BENCH_PAR_ROUNDS:-3}
 RESULTS=${CTR_BENCH_RESULTS:-$BENCH_DIR/results.md}
