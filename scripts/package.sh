@@ -17,8 +17,12 @@ if [ ! -f "$CACHE/$NAME/bin/node.ok" ]; then
 fi
 [ -f dist/ctr.js ] || node scripts/build.mjs
 mkdir -p dist/bin
-rm -f dist/bin/ctr
-"$NODE_BIN" node_modules/@yao-pkg/pkg/lib-es5/bin.js --sea -t "node${VER#v}-linux-x64" -o dist/bin/ctr dist/ctr.js >dist/pkg.log 2>&1 \
-  || { cat dist/pkg.log >&2; exit 1; }
-dist/bin/ctr version >/dev/null
+# Built under a temporary name and renamed into place: a ctr running meanwhile keeps its
+# binary, and nobody ever sees a half-injected one.
+OUT=dist/bin/.ctr.new.$$
+rm -f "$OUT"
+"$NODE_BIN" node_modules/@yao-pkg/pkg/lib-es5/bin.js --sea -t "node${VER#v}-linux-x64" -o "$OUT" dist/ctr.js >dist/pkg.log 2>&1 \
+  || { cat dist/pkg.log >&2; rm -f "$OUT"; exit 1; }
+"$OUT" version >/dev/null || { echo "package: the new binary does not run" >&2; rm -f "$OUT"; exit 1; }
+mv -f "$OUT" dist/bin/ctr
 echo "dist/bin/ctr ($(du -h dist/bin/ctr | cut -f1), Node $VER)"

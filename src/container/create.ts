@@ -211,7 +211,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
     rec.driver = rootfs.driver;
     writeNetworkFiles(tmp, settings!);
     const spec = ociSpec(settings!, rootfs, { dir, monitorDir: monitorDir(rec.id), namesLink: path.join(namesDir(), rec.name) }, image);
-    writeJsonAtomic(path.join(tmp, 'config.json'), spec);
+    writeJsonAtomic(path.join(tmp, 'config.json'), spec, 0o644, false);
   });
   return rec;
 }

@@ -230,10 +230,10 @@ export function createRecord(
     }
     const rec = fill(id, chosen);
     // the record first: `rmi` sees the image in use while the rest is made
-    writeJsonAtomic(path.join(tmp, 'container.json'), rec);
+    writeJsonAtomic(path.join(tmp, 'container.json'), rec, 0o644, false);
     if (prepare) {
       prepare(tmp, rec);
-      writeJsonAtomic(path.join(tmp, 'container.json'), rec);
+      writeJsonAtomic(path.join(tmp, 'container.json'), rec, 0o644, false);
     }
     fs.renameSync(tmp, containerDir(id));
     fs.rmSync(path.join(containerDir(id), CREATOR), { force: true });
