@@ -44,49 +44,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# ------------------------------------------------------------------ 2. user
-if ! id "$BENCH_USER" >/dev/null 2>&1; then
-  log "creating user $BENCH_USER"
-  useradd -m -s /bin/bash "$BENCH_USER"
-fi
+# ------------------------------------------------------------------ 2-3. user, sub-IDs, runtime dir, devices
+bash "$(dirname "${BASH_SOURCE[0]}")/../packaging/setup-user.sh" --create "$BENCH_USER"
 bench_user_vars
-[ -d "$BHOME" ] || install -d -o "$BUID" -g "$BGID" -m 0755 "$BHOME"
-
-# 65536 subordinate IDs, after every range already given out in either file
-for f in /etc/subuid /etc/subgid; do
-  touch "$f"
-  if ! grep -qE "^(${BENCH_USER}|${BUID}):" "$f"; then
-    start=$(cat /etc/subuid /etc/subgid | awk -F: 'BEGIN { m = 100000 } NF == 3 { e = $2 + $3; if (e > m) m = e } END { print m }')
-    echo "${BENCH_USER}:${start}:65536" >>"$f"
-    log "added ${BENCH_USER}:${start}:65536 to $f"
-  fi
-done
-for b in /usr/bin/newuidmap /usr/bin/newgidmap; do
-  [ -x "$b" ] || die "$b is missing (package uidmap)"
-  if [ ! -u "$b" ] && ! { command -v getcap >/dev/null && getcap "$b" | grep -q cap_set; }; then
-    chmod u+s "$b"
-    log "made $b setuid"
-  fi
-done
-if [ -f /proc/sys/kernel/unprivileged_userns_clone ] && [ "$(cat /proc/sys/kernel/unprivileged_userns_clone)" != 1 ]; then
-  sysctl -qw kernel.unprivileged_userns_clone=1
-fi
-if [ "$(cat /proc/sys/user/max_user_namespaces 2>/dev/null || echo 1)" = 0 ]; then
-  sysctl -qw user.max_user_namespaces=15000
-fi
-# no logind here: nothing else creates the runtime dir
-if [ ! -d "$RUNDIR" ] || [ "$(stat -c %u "$RUNDIR")" != "$BUID" ]; then
-  install -d -o "$BUID" -g "$BGID" -m 0700 "$RUNDIR"
-  log "created $RUNDIR"
-fi
-
-# ------------------------------------------------------------------ 3. devices
-for d in /dev/fuse /dev/net/tun; do
-  if [ -c "$d" ] && [ "$(stat -c %a "$d")" != 666 ]; then
-    chmod 0666 "$d"
-    log "chmod 0666 $d"
-  fi
-done
 
 # ------------------------------------------------------------------ 4. podman configuration
 if have_podman; then

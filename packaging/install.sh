@@ -35,26 +35,10 @@ if [ "${SKIP_DEPS:-0}" != 1 ]; then
   fi
 fi
 
-# Sub-ID ranges for the user who will run ctr.
+# Sub-ID ranges, user namespaces, runtime dir and devices for the user who will run ctr.
 if [ -n "$CTR_USER" ] && [ "$CTR_USER" != root ]; then
-  for f in /etc/subuid /etc/subgid; do
-    touch "$f"
-    if ! grep -q "^$CTR_USER:" "$f" && ! grep -q "^$(id -u "$CTR_USER"):" "$f"; then
-      # next free range after the highest one in use, 65536 IDs
-      start=$(awk -F: 'BEGIN{m=100000} {e=$2+$3; if (e>m) m=e} END{print m}' "$f")
-      echo "$CTR_USER:$start:65536" >> "$f"
-      log "added $CTR_USER:$start:65536 to $f"
-    fi
-  done
-  uid=$(id -u "$CTR_USER")
-  # without systemd-logind nothing creates the user's runtime dir
-  [ -d "/run/user/$uid" ] || install -d -m 0700 -o "$CTR_USER" -g "$(id -g "$CTR_USER")" "/run/user/$uid"
+  bash packaging/setup-user.sh "$CTR_USER"
 fi
-for dev in /dev/fuse /dev/net/tun; do
-  if [ -e "$dev" ] && [ "$(stat -c %a "$dev")" = 600 ]; then
-    chmod 0666 "$dev"; log "made $dev usable by non-root users (0666, as distributions ship it)"
-  fi
-done
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   log "building"

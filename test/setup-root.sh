@@ -43,62 +43,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# ------------------------------------------------------------------ 2. test user
-if ! id "$TEST_USER" >/dev/null 2>&1; then
-  log "creating user $TEST_USER"
-  useradd -m -s /bin/bash "$TEST_USER"
-fi
+# ------------------------------------------------------------------ 2-4. user, sub-IDs, runtime dir, devices
+bash "$REPO/packaging/setup-user.sh" --create "$TEST_USER"
 TUID=$(id -u "$TEST_USER")
 TGID=$(id -g "$TEST_USER")
-THOME=$(getent passwd "$TEST_USER" | cut -d: -f6)
-[ -d "$THOME" ] || install -d -o "$TUID" -g "$TGID" -m 0755 "$THOME"
-
-# 65536 subordinate IDs, starting after every range already given out in either file
-for f in /etc/subuid /etc/subgid; do
-  touch "$f"
-  if ! grep -qE "^(${TEST_USER}|${TUID}):" "$f"; then
-    start=$(cat /etc/subuid /etc/subgid | awk -F: 'BEGIN { m = 100000 } NF == 3 { e = $2 + $3; if (e > m) m = e } END { print m }')
-    echo "${TEST_USER}:${start}:65536" >>"$f"
-    log "added ${TEST_USER}:${start}:65536 to $f"
-  fi
-done
-
-for b in /usr/bin/newuidmap /usr/bin/newgidmap; do
-  [ -x "$b" ] || die "$b is missing (package uidmap)"
-  if [ ! -u "$b" ] && ! { command -v getcap >/dev/null && getcap "$b" | grep -q cap_set; }; then
-    chmod u+s "$b"
-    log "made $b setuid"
-  fi
-done
-
-# unprivileged user namespaces
-if [ -f /proc/sys/kernel/unprivileged_userns_clone ] && [ "$(cat /proc/sys/kernel/unprivileged_userns_clone)" != 1 ]; then
-  sysctl -qw kernel.unprivileged_userns_clone=1
-fi
-if [ "$(cat /proc/sys/user/max_user_namespaces 2>/dev/null || echo 1)" = 0 ]; then
-  sysctl -qw user.max_user_namespaces=15000
-fi
-if [ "$(cat /proc/sys/kernel/apparmor_restrict_unprivileged_userns 2>/dev/null || echo 0)" = 1 ]; then
-  sysctl -qw kernel.apparmor_restrict_unprivileged_userns=0
-fi
-
-# ------------------------------------------------------------------ 3. runtime dir
-install -d -m 0755 /run/user
-install -d -o "$TUID" -g "$TGID" -m 0700 "/run/user/$TUID"
-
-# ------------------------------------------------------------------ 4. devices
-mkdev() {  # $1 path, $2 major, $3 minor
-  if [ ! -e "$1" ]; then
-    mkdir -p "$(dirname "$1")"
-    mknod -m 0666 "$1" c "$2" "$3" || log "cannot create $1 (tests that need it will fail)"
-  fi
-  if [ -c "$1" ] && [ "$(stat -c %a "$1")" != 666 ]; then
-    chmod 0666 "$1"
-    log "chmod 0666 $1"
-  fi
-}
-mkdev /dev/fuse 10 229
-mkdev /dev/net/tun 10 200
 
 # ------------------------------------------------------------------ 5. a checkout the test user can read
 if [ -e "$WORK" ] && [ "$(stat -c %u "$WORK")" != 0 ]; then
