@@ -6,6 +6,7 @@ import { createContainerRootfs } from '../storage/rootfs';
 import type { ImageRecord, RootfsSpec } from '../image/types';
 import { writeJsonAtomic } from '../state/fsatomic';
 import { CtrError } from '../util/errors';
+import { which } from '../util/which';
 import {
   capabilitySet, checkUser, mergeEnv, parseLabels, parseLogOpts, parseSignal, parseVolume, readEnvFiles, signalName,
 } from './options';
@@ -40,18 +41,7 @@ export interface CreateRequest {
   attach: { stdin: boolean; stdout: boolean; stderr: boolean };
 }
 
-let slirpPath: string | null | undefined;
-function haveSlirp(): boolean {
-  if (slirpPath === undefined) {
-    slirpPath = null;
-    for (const d of (process.env.PATH || '/usr/bin:/bin').split(':'))
-      if (d && fs.existsSync(path.join(d, 'slirp4netns'))) {
-        slirpPath = path.join(d, 'slirp4netns');
-        break;
-      }
-  }
-  return slirpPath !== null;
-}
+const haveSlirp = () => which('slirp4netns') !== undefined;
 
 function networkMode(v: string | undefined): NetworkMode {
   if (v === undefined || v === '' || v === 'default' || v === 'bridge' || v === 'slirp4netns' || v === 'private')

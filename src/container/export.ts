@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { CtrError } from '../util/errors';
-import { context } from '../state/context';
 import { ensureRunroot, findHelper, helperArgs, helperError } from '../util/helper';
 import { containerDir } from './store';
 import { isActive, runtimeState } from './state';
@@ -31,7 +30,6 @@ export function spawnInRootfs(rec: ContainerRecord, cmd: string[], stdio: ('pipe
 /** Streams the container's filesystem as a tar to `out`. */
 export function exportContainer(rec: ContainerRecord, out: NodeJS.WritableStream): Promise<void> {
   if (!fs.existsSync(containerDir(rec.id))) throw new CtrError(`no such container: ${rec.name}`);
-  void context;
   return new Promise((resolve, reject) => {
     const child = spawnInRootfs(rec, ['tar-dir', '/'], ['ignore', 'pipe', 'pipe']);
     let err = '';

@@ -45,7 +45,7 @@ export async function removeContainersAsync(recs: ContainerRecord[], o: { force:
 }
 
 /** Synchronous removal of containers known not to be running (clean-up paths). */
-export function removeContainers(recs: ContainerRecord[], _o: { force: boolean; quiet: boolean }): void {
+export function removeContainers(recs: ContainerRecord[]): void {
   const dirs: string[] = [];
   for (const rec of recs) {
     try {

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { CtrError } from '../util/errors';
 import { findHelper, forwardNotes, helperArgs, helperError, ensureRunroot } from '../util/helper';
@@ -90,7 +91,7 @@ export function runAttachedHelper(args: string[], env?: NodeJS.ProcessEnv): Prom
     child.on('error', (e) => reject(new CtrError(`cannot run ctr-helper: ${e.message}`)));
     child.on('exit', (code, signal) => {
       for (const [s, h] of handlers) process.off(s, h);
-      resolve(code ?? 128 + (signal ? (require('node:os').constants.signals[signal] as number) : 0));
+      resolve(code ?? 128 + (signal ? (os.constants.signals[signal]) : 0));
     });
   });
 }

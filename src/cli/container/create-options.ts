@@ -1,5 +1,6 @@
 import { Command, Option } from 'clipanion';
 import type { CreateRequest } from '../../container/create';
+import { CtrError } from '../../util/errors';
 
 /** The flags `create` and `run` share (Docker's names). */
 export abstract class CreateOptionsCommand extends Command {
@@ -30,7 +31,7 @@ export abstract class CreateOptionsCommand extends Command {
 
   protected request(attach: CreateRequest['attach']): CreateRequest {
     if (this.logDriver !== undefined && this.logDriver !== 'json-file' && this.logDriver !== 'k8s-file')
-      throw new (require('../../util/errors').CtrError)(`invalid --log-driver "${this.logDriver}": only json-file is supported`);
+      throw new CtrError(`invalid --log-driver "${this.logDriver}": only json-file is supported`);
     return {
       image: this.image,
       command: this.command,

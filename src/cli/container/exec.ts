@@ -1,9 +1,8 @@
 import { Command, Option } from 'clipanion';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { CtrError } from '../../util/errors';
-import { findContainer } from '../../container/store';
+import { containerDir, findContainer } from '../../container/store';
 import { runtimeState } from '../../container/state';
 import { runAttachedHelper } from '../../container/runtime';
 import { checkUser, mergeEnv, readEnvFiles, ALL_CAPS } from '../../container/options';
@@ -31,7 +30,7 @@ export class ExecCommand extends Command {
     if (st.status !== 'running') throw new CtrError(`container ${this.container} is not running (it is ${st.status}); start it first`);
     if (this.user !== undefined) checkUser(this.user);
     if (this.workdir !== undefined && !this.workdir.startsWith('/')) throw new CtrError(`invalid working directory "${this.workdir}": it must be absolute`);
-    const spec = JSON.parse(fs.readFileSync(path.join(require('../../container/store').containerDir(rec.id), 'config.json'), 'utf8'));
+    const spec = JSON.parse(fs.readFileSync(path.join(containerDir(rec.id), 'config.json'), 'utf8'));
     const caps: string[] = this.privileged ? ALL_CAPS : spec.process.capabilities.bounding;
     const env = mergeEnv(spec.process.env as string[], readEnvFiles(this.envFile ?? []), this.env ?? [], this.tty ? ['TERM=xterm'] : []);
     const proc = {
@@ -59,4 +58,3 @@ export class ExecCommand extends Command {
     }
   }
 }
-void os;

@@ -1,6 +1,5 @@
 import { Command, Option } from 'clipanion';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { CtrError } from '../../util/errors';
 import { attachRunning, killContainer, startAttached, startDetached, stopContainer, waitContainer } from '../../container/runtime';
 import { isActive, pausedMarker, runtimeState } from '../../container/state';
@@ -219,4 +218,3 @@ export const lifecycleCommands = [
   StartCommand, StopCommand, KillCommand, RmCommand, WaitCommand, RestartCommand, RenameCommand, PauseCommand,
   UnpauseCommand, AttachCommand, PruneCommand,
 ];
-void path;

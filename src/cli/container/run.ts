@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { Command, Option } from 'clipanion';
 import { createContainer } from '../../container/create';
 import { startAttached, startDetached } from '../../container/runtime';
@@ -19,7 +20,7 @@ export class RunCommand extends CreateOptionsCommand {
       try {
         startDetached(rec);
       } catch (e) {
-        if (this.rm) removeContainers([rec], { force: true, quiet: true });
+        if (this.rm) removeContainers([rec]);
         throw e;
       }
       this.context.stdout.write(rec.id + '\n');
@@ -32,8 +33,8 @@ export class RunCommand extends CreateOptionsCommand {
       sigProxy: this.sigProxy && !this.tty,
     });
     // The monitor removes --rm containers itself; this covers a helper that failed before it ran.
-    if (this.rm && require('node:fs').existsSync(containerDir(rec.id)) && !isActive(runtimeState(rec)))
-      removeContainers([rec], { force: true, quiet: true });
+    if (this.rm && fs.existsSync(containerDir(rec.id)) && !isActive(runtimeState(rec)))
+      removeContainers([rec]);
     return code;
   }
 }

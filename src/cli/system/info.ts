@@ -7,6 +7,7 @@ import { renderOne } from '../../util/format';
 import { listContainerRecords } from '../../container/store';
 import { runtimeState } from '../../container/state';
 import { VERSION } from '../../version';
+import { which } from '../../util/which';
 
 function idMaps(): { uid: object[]; gid: object[] } {
   const maps = { uid: [] as object[], gid: [] as object[] };
@@ -56,7 +57,7 @@ export class InfoCommand extends Command {
         ociRuntime: { name: 'ctr-helper', path: safe(findHelper) },
         security: { rootless: ctx.rootless, capabilities: 'CAP_CHOWN,CAP_DAC_OVERRIDE,CAP_FOWNER,CAP_FSETID,CAP_KILL,CAP_NET_BIND_SERVICE,CAP_SETFCAP,CAP_SETGID,CAP_SETPCAP,CAP_SETUID,CAP_SYS_CHROOT,CAP_MKNOD,CAP_NET_RAW,CAP_AUDIT_WRITE' },
         idMappings: { uidmap: maps.uid, gidmap: maps.gid },
-        slirp4netns: { executable: which('slirp4netns') },
+        slirp4netns: { executable: which('slirp4netns') ?? '' },
       },
       store: {
         graphDriverName: driver.name,
@@ -89,10 +90,6 @@ function safe(fn: () => string): string {
   }
 }
 
-function which(bin: string): string {
-  for (const d of (process.env.PATH || '/usr/bin:/bin').split(':')) if (d && fs.existsSync(`${d}/${bin}`)) return `${d}/${bin}`;
-  return '';
-}
 
 function distribution(): string {
   try {
