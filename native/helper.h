@@ -39,5 +39,7 @@ int cmd_attach(int argc, char **argv);     /* attach.c */
 int cmd_exec(int argc, char **argv);       /* exec.c */
 int cmd_pids(int argc, char **argv);
 int cmd_signal_all(int argc, char **argv);
+int cmd_cp_out(int argc, char **argv);     /* cp.c */
+int cmd_cp_in(int argc, char **argv);      /* cp.c */
 
 #endif

@@ -18,6 +18,7 @@ export const commandModules: { words: string[]; load: () => Promise<CommandClass
   { words: ['exec', 'container'], load: async () => [(await import('./container/exec.js')).ExecCommand] },
   { words: ['top', 'container'], load: async () => [(await import('./container/top.js')).TopCommand] },
   { words: ['export', 'container'], load: async () => [(await import('./container/export.js')).ExportCommand] },
+  { words: ['cp', 'container'], load: async () => [(await import('./container/cp.js')).CpCommand] },
   { words: ['diff', 'container'], load: async () => [(await import('./container/diff.js')).DiffCommand] },
   {
     words: ['start', 'stop', 'kill', 'rm', 'wait', 'restart', 'rename', 'pause', 'unpause', 'attach', 'container'],
