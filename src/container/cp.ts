@@ -293,10 +293,28 @@ export async function copyFromContainer(rec: ContainerRecord, srcArg: string, de
   throwFirst([fp, where], [fu, dest]);
 }
 
+/**
+ * True when a copy to DEST would write to the container's read-only root file system (Docker
+ * refuses those; a writable volume below it is fine).
+ */
+export function writesReadOnlyRoot(hostConfig: Record<string, unknown>, dest: string): boolean {
+  if (hostConfig.ReadonlyRootfs !== true) return false;
+  const d = path.posix.normalize(dest.replace(/\/+\.?$/, '') || '/');
+  const binds = Array.isArray(hostConfig.Binds) ? (hostConfig.Binds as string[]) : [];
+  return !binds.some((b) => {
+    const [, target, mode] = b.split(':');
+    if (!target || (mode ?? '').split(',').includes('ro')) return false;
+    const t = path.posix.normalize(target);
+    return d === t || d.startsWith(t.endsWith('/') ? t : t + '/');
+  });
+}
+
 /** Host → container (SRC `-`: a tar stream from stdin, unpacked into an existing directory). */
 export async function copyToContainer(rec: ContainerRecord, srcArg: string, destArg: string, opts: CopyOptions): Promise<void> {
   const dest = containerPath(destArg);
   const where = `${dest} in container ${rec.name}`;
+  if (writesReadOnlyRoot(rec.hostConfig, dest))
+    throw new CtrError(`container ${rec.name} has a read-only root file system (--read-only): copy into one of its writable volumes`, EXIT_CP);
   if (srcArg === '-') {
     const p = spawnInRootfs(rec, ['cp-in', '--dir-only', dest], ['inherit', 'pipe', 'pipe']);
     p.stdout!.resume();

@@ -12,6 +12,7 @@ import {
   hostSource,
   parseCpArg,
   planCopy,
+  writesReadOnlyRoot,
 } from '../../src/container/cp';
 import { CtrError } from '../../src/util/errors';
 
@@ -107,5 +108,17 @@ describe('host side', () => {
     expect(hostDest(path.join(tmp, 'new'))).toEqual({ path: path.join(tmp, 'new'), exists: false, isDir: false });
     expect(() => hostDest(path.join(tmp, 'dangling'))).toThrow(/does not exist/);
     expect(() => hostDest(path.join(tmp, 'dir/file/x'))).toThrow(/not a directory/);
+  });
+});
+
+describe('read-only root file system', () => {
+  it('refuses writes to the root, allows writable volumes under it', () => {
+    const hc = { ReadonlyRootfs: true, Binds: ['/h/data:/data', '/h/ro:/ro:ro'] };
+    expect(writesReadOnlyRoot(hc, '/etc/')).toBe(true);
+    expect(writesReadOnlyRoot(hc, '/data')).toBe(false);
+    expect(writesReadOnlyRoot(hc, '/data/sub/x')).toBe(false);
+    expect(writesReadOnlyRoot(hc, '/database')).toBe(true);
+    expect(writesReadOnlyRoot(hc, '/ro/x')).toBe(true);
+    expect(writesReadOnlyRoot({ ReadonlyRootfs: false }, '/etc')).toBe(false);
   });
 });
