@@ -207,7 +207,7 @@ function failure(f: Finished, where: string): CtrError {
     if (/Not a directory/.test(msg)) return new CtrError(`${where}: a component of the path is not a directory`, EXIT_CP);
     return new CtrError(`copy failed: ${msg.replace(/^untar: /, '')}`, EXIT_CP);
   }
-  return new CtrError(`copy failed: ${msg}`, f.code > 0 && f.code < 126 ? 125 : 125);
+  return new CtrError(`copy failed: ${msg}`, 125);
 }
 
 /**
