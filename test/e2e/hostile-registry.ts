@@ -135,7 +135,8 @@ export async function startHostileRegistry(): Promise<HostileRegistry> {
   {
     const l = busybox();
     const flipped = Buffer.from(l.blob);
-    flipped[flipped.length >> 1] ^= 0xff;
+    const mid = flipped.length >> 1;
+    flipped[mid] = flipped[mid]! ^ 0xff;
     repos.set('bad/blob-digest', buildImage([{ ...l, blob: flipped, claimedDigest: sha(l.blob) }]).repo);
   }
   {

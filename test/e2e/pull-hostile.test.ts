@@ -85,7 +85,9 @@ describe('hostile registry', () => {
     it(`${repo}: one clear line, nothing stored, the next pull works`, async () => {
       await removeAll(ctr);
       const before = storeState(ctr);
-      refused(await ctr.run(['pull', TLS, `${reg.host}/${repo}`], { timeout: 120_000 }), `pull ${repo}`, pattern);
+      const r = await ctr.run(['pull', TLS, `${reg.host}/${repo}`], { timeout: 120_000 });
+      refused(r, `pull ${repo}`, pattern);
+      console.log(`${repo} (${r.durationMs} ms): ${r.stderr.trim().split('\n').pop()}`);
       expect(storeState(ctr)).toEqual(before);
       expect(await ids(ctr)).toEqual([]);
       await goodPullWorks();
@@ -173,7 +175,7 @@ describe('SIGKILL during pull', () => {
       if (trial % 4 === 0) await removeAll(ctr); // mostly kills on top of leftovers, sometimes a clean start
       const p = ctr.spawn(['pull', '-q', TLS, ref]);
       p.closeStdin();
-      const delay = Math.floor(Math.random() * span * 1.1);
+      const delay = Math.floor(Math.random() * span * 1.3);
       await new Promise((r) => setTimeout(r, delay));
       p.kill('SIGKILL');
       await p.wait(30_000);
