@@ -74,6 +74,7 @@ class TtyProgress implements Progress {
   private rows: (Item | string)[] = [];
   private items = new Map<string, Item>();
   private drawn = 0;
+  private top = 0;
   private timer: NodeJS.Timeout | undefined;
   private dirty = false;
   constructor(private out: NodeJS.WriteStream) {}
@@ -92,26 +93,34 @@ class TtyProgress implements Progress {
   private render(r: Item | string): string {
     if (typeof r === 'string') return r;
     const w = this.width();
-    if (r.status) return `${r.label} ${r.status}`.slice(0, w - 1);
+    const label = r.label.replace(/sha256:([0-9a-f]{12})[0-9a-f]{52}/g, '$1');
+    if (r.status) return `${label} ${r.status}`.slice(0, w - 1);
     const secs = Math.max((Date.now() - r.started) / 1000, 0.001);
     const speed = `${humanBytes(Math.round(r.bytes / secs))}/s`;
     const amount = r.total ? `${humanBytes(r.bytes)} / ${humanBytes(r.total)}` : humanBytes(r.bytes);
     const tail = ` ${amount} ${speed}`;
-    const barWidth = Math.max(10, Math.min(30, w - r.label.length - tail.length - 4));
+    const barWidth = Math.max(10, Math.min(30, w - label.length - tail.length - 4));
     let bar = '';
     if (r.total) {
       const done = Math.min(barWidth, Math.floor((r.bytes / r.total) * barWidth));
       bar = ` [${'='.repeat(done)}${done < barWidth ? '>' : ''}${' '.repeat(Math.max(0, barWidth - done - 1))}]`;
     }
-    return `${r.label}${bar}${tail}`.slice(0, w - 1);
+    return `${label}${bar}${tail}`.slice(0, w - 1);
   }
 
   private draw(): void {
     if (!this.dirty) return;
     this.dirty = false;
     let s = this.drawn ? `\x1b[${this.drawn}A` : '';
-    for (const r of this.rows) s += `\r\x1b[2K${this.render(r)}\n`;
-    this.drawn = this.rows.length;
+    // rows that will not change again are written once and left behind
+    while (this.top < this.rows.length) {
+      const r = this.rows[this.top]!;
+      if (typeof r !== 'string' && !r.status) break;
+      s += `\r\x1b[2K${this.render(r)}\n`;
+      this.top++;
+    }
+    for (let i = this.top; i < this.rows.length; i++) s += `\r\x1b[2K${this.render(this.rows[i]!)}\n`;
+    this.drawn = this.rows.length - this.top;
     this.out.write(s);
   }
 
@@ -124,8 +133,6 @@ class TtyProgress implements Progress {
     const it: Item = { label, total, bytes: 0, started: Date.now() };
     this.items.set(key, it);
     this.rows.push(it);
-    this.dirty = true;
-    this.draw();
     this.schedule();
   }
   add(key: string, n: number): void {
