@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import { RegistryClient, type ClientOptions } from '../registry/client';
 import { loadRegistryConfig } from '../registry/config';
 import { RegistryError } from '../registry/errors';
+import { context } from '../state/context';
 import { CtrError, errnoCode } from '../util/errors';
 import { createProgress, humanBytes, progressMode, type Progress } from '../util/progress';
 import { goArch, MT } from './archive';
@@ -78,6 +79,12 @@ interface ImageManifest {
 }
 
 class PullError extends CtrError {}
+
+const T0 = Date.now();
+/** `--log-level debug`: where the time of a pull goes. */
+function trace(msg: string): void {
+  if (context().logLevel === 'debug') process.stderr.write(`debug: +${Date.now() - T0} ms pull: ${msg}\n`);
+}
 
 function bad(msg: string): never {
   throw new PullError(msg);
@@ -311,12 +318,15 @@ async function fetchLayer(client: RegistryClient, job: LayerJob, progress: Progr
     if (got !== desc.digest) bad(`blob ${desc.digest} does not match its digest (got ${got}); the registry sent corrupt data`);
   };
   try {
+    trace(`${what}: start`);
     const res = await unpackLayerStream(tee(), what, job.diffId);
+    trace(`${what}: unpacked (${n} bytes)`);
     if (out) {
       await out.end();
       commitBlobFile(tmpBlob!, desc.digest);
     }
     const meta = commitLayer(res, job.chainId);
+    trace(`${what}: committed`);
     progress.finish(key, 'done');
     return { ...meta, blob };
   } catch (e) {
@@ -396,7 +406,9 @@ async function pullResolved(t: Target, opts: PullOptions, progress: Progress, pl
   const repo = repositoryOf(ref);
   const shown = formatReference(ref);
   const wanted = ref.digest ?? ref.tag ?? 'latest';
+  trace(`manifest request ${shown}`);
   const top = await client.getManifest(wanted);
+  trace(`manifest ${top.digest} (${top.mediaType})`);
   const repoDigests = [`${repo}@${top.digest}`];
   let parsed = parseManifest(top.body, top.mediaType, shown);
   let manBody = top.body;
@@ -432,6 +444,7 @@ async function pullResolved(t: Target, opts: PullOptions, progress: Progress, pl
       configBytes = await fetchSmallBlob(client, man.config, 'the config blob', MAX_CONFIG);
       config = parseConfig(configBytes, shown, man.layers.length);
     }
+    trace('config ready');
     const chains = chainIds(config.rootfs.diff_ids);
     lease.add({ layers: chains });
 
@@ -454,6 +467,7 @@ async function pullResolved(t: Target, opts: PullOptions, progress: Progress, pl
     for (const j of todo) progress.start(j.desc.digest, `Copying blob ${j.desc.digest}`, j.desc.size);
     const fetched = await pool(todo, jobs(), (j, signal) => fetchLayer(client, j, progress, signal));
     todo.forEach((j, i) => (metas[j.index] = fetched[i]));
+    trace('layers done');
 
     progress.start(id, `Copying config ${id}`, man.config.size);
     progress.finish(id, 'done');
@@ -497,6 +511,7 @@ async function pullResolved(t: Target, opts: PullOptions, progress: Progress, pl
         layers[j.index] = await fetchLayer(client, j, progress, new AbortController().signal);
       }
     }
+    trace('image committed');
     return { id, name: names[0] ?? `${repo}@${top.digest}`, digest: top.digest };
   } finally {
     lease.release();
