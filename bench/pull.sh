@@ -146,7 +146,7 @@ done
 [ -n "$HOST" ] || die "docker-registry did not start: $(tail -3 "$REG/log")"
 
 cleanup() {
-  ctr_u rmi -f "$HOST/debian:minbase" "$HOST/debian:app" >/dev/null 2>&1 || true
+  ctr_u rmi -f "$HOST/debian:minbase" "$HOST/debian:app" ${ID_MIN:-} ${ID_APP:-} >/dev/null 2>&1 || true
   [ "$PODMAN" = 1 ] && podman_u rmi -i -f "$HOST/debian:minbase" "$HOST/debian:app" >/dev/null 2>&1
   kill "$REG_PID" 2>/dev/null
   wait "$REG_PID" 2>/dev/null
@@ -164,6 +164,14 @@ MIN=$HOST/debian:minbase
 APP=$HOST/debian:app
 ctr_u rmi -f "$MIN" "$APP" >/dev/null 2>&1
 [ "$PODMAN" = 1 ] && podman_u rmi -i -f "$MIN" "$APP" >/dev/null 2>&1
+# the image IDs (config digests): removal by ID drops every name an image has
+ID_MIN=$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == "minbase") | .digest' "$LAYOUT/index.json" \
+  | sed 's/^sha256://' | xargs -I{} jq -r .config.digest "$LAYOUT/blobs/sha256/{}" | sed 's/^sha256://')
+ID_APP=$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == "app") | .digest' "$LAYOUT/index.json" \
+  | sed 's/^sha256://' | xargs -I{} jq -r .config.digest "$LAYOUT/blobs/sha256/{}" | sed 's/^sha256://')
+[ ${#ID_MIN} = 64 ] && [ ${#ID_APP} = 64 ] || die "cannot read the image IDs from $LAYOUT"
+ctr_u rmi -f "$ID_MIN" "$ID_APP" >/dev/null 2>&1
+[ "$PODMAN" = 1 ] && podman_u rmi -i -f "$ID_MIN" "$ID_APP" >/dev/null 2>&1
 # sanity: both engines pull and run it
 ctr_u pull -q $TLS "$MIN" >/dev/null || die "ctr pull $MIN failed"
 ctr_u run --rm --network none "$MIN" cat /etc/debian_version >/dev/null || die "ctr cannot run the pulled image"
@@ -203,22 +211,22 @@ ratio_row() {
 
 # ------------------------------------------------------------------ 4. pulls
 # prepare commands run without a shell (-N): sh -c keeps "remove, ignore absence" in one word list
-CTR_RM_MIN="sh -c '$CTRC rmi -f $MIN $APP >/dev/null 2>&1; true'"
-CTR_RM_APP="sh -c '$CTRC rmi -f $APP >/dev/null 2>&1; $CTRC pull -q $TLS $MIN >/dev/null'"
+CTR_RM_MIN="sh -c '$CTRC rmi -f $ID_MIN $ID_APP >/dev/null 2>&1; true'"
+CTR_RM_APP="sh -c '$CTRC rmi -f $ID_APP >/dev/null 2>&1; $CTRC pull -q $TLS $MIN >/dev/null'"
 P=()
-[ "$PODMAN" = 1 ] && P=(podman "sh -c '$PODMAN_BIN rmi -i -f $MIN $APP >/dev/null 2>&1; true'" "$PODMAN_BIN pull -q $TLS $MIN")
+[ "$PODMAN" = 1 ] && P=(podman "sh -c '$PODMAN_BIN rmi -i -f $ID_MIN $ID_APP >/dev/null 2>&1; true'" "$PODMAN_BIN pull -q $TLS $MIN")
 hf pull-minbase ctr "$CTR_RM_MIN" "$CTRC pull -q $TLS $MIN" "${P[@]}"
 P=()
-[ "$PODMAN" = 1 ] && P=(podman "sh -c '$PODMAN_BIN rmi -i -f $APP >/dev/null 2>&1; $PODMAN_BIN pull -q $TLS $MIN >/dev/null'" "$PODMAN_BIN pull -q $TLS $APP")
+[ "$PODMAN" = 1 ] && P=(podman "sh -c '$PODMAN_BIN rmi -i -f $ID_APP >/dev/null 2>&1; $PODMAN_BIN pull -q $TLS $MIN >/dev/null'" "$PODMAN_BIN pull -q $TLS $APP")
 hf pull-app-base-present ctr "$CTR_RM_APP" "$CTRC pull -q $TLS $APP" "${P[@]}"
 
 # ------------------------------------------------------------------ 5. memory
-ctr_u rmi -f "$MIN" "$APP" >/dev/null 2>&1
+ctr_u rmi -f "$ID_MIN" "$ID_APP" >/dev/null 2>&1
 RSS_KB=$(as_user /usr/bin/time -f '%M' "$BIN/ctr" --root "$CTR_ROOT" --runroot "$CTR_RUNROOT" pull -q $TLS "$MIN" 2>&1 >/dev/null | tail -1)
 RSS_MB=$(awk -v k="$RSS_KB" 'BEGIN { printf "%.1f", k / 1024 }')
 PRSS_MB=n/a
 if [ "$PODMAN" = 1 ]; then
-  podman_u rmi -i -f "$MIN" "$APP" >/dev/null 2>&1
+  podman_u rmi -i -f "$ID_MIN" "$ID_APP" >/dev/null 2>&1
   PRSS_KB=$(as_user /usr/bin/time -f '%M' "$PODMAN_BIN" pull -q $TLS "$MIN" 2>&1 >/dev/null | tail -1)
   PRSS_MB=$(awk -v k="$PRSS_KB" 'BEGIN { printf "%.1f", k / 1024 }')
 fi
@@ -231,19 +239,19 @@ KILL_LINE="not run"
 if [ "$KILLS" -gt 0 ]; then
   echo
   log "$KILLS pulls of debian:app killed at random moments"
-  ctr_u rmi -f "$MIN" "$APP" >/dev/null 2>&1
+  ctr_u rmi -f "$ID_MIN" "$ID_APP" >/dev/null 2>&1
   T0=$(date +%s%N)
   ctr_u pull -q $TLS "$APP" >/dev/null || die "ctr pull $APP failed"
   SPAN_MS=$((($(date +%s%N) - T0) / 1000000))
   bad=0 listed=0
   for i in $(seq 1 "$KILLS"); do
-    ctr_u rmi -f "$MIN" "$APP" >/dev/null 2>&1
+    ctr_u rmi -f "$ID_MIN" "$ID_APP" >/dev/null 2>&1
     rm -f "$OUT/kill.pid"
     # the shell writes its PID and execs ctr: the kill goes to ctr itself, by its PID
     as_user sh -c 'echo $$ >"$0"; exec "$@"' "$OUT/kill.pid" "$BIN/ctr" --root "$CTR_ROOT" --runroot "$CTR_RUNROOT" pull -q $TLS "$APP" >/dev/null 2>&1 &
     BG=$!
     for _ in $(seq 1 200); do [ -s "$OUT/kill.pid" ] && break; sleep 0.005; done
-    sleep "$(awk -v s="$SPAN_MS" -v r="$RANDOM" 'BEGIN { printf "%.3f", s * 1.2 * r / 32768 / 1000 }')"
+    sleep "$(awk -v s="$SPAN_MS" -v r="$RANDOM" 'BEGIN { printf "%.3f", s * 1.5 * r / 32768 / 1000 }')"
     [ -s "$OUT/kill.pid" ] && kill -KILL "$(cat "$OUT/kill.pid")" 2>/dev/null
     wait "$BG" 2>/dev/null
     if [ -n "$(ctr_u images -q)" ]; then
@@ -253,7 +261,7 @@ if [ "$KILLS" -gt 0 ]; then
   done
   ctr_u pull -q $TLS "$APP" >/dev/null && ctr_u run --rm --network none "$APP" cat /etc/app.conf >/dev/null 2>&1
   next=$?
-  KILL_LINE="$KILLS trials (pull span ${SPAN_MS} ms, kill at 0-120% of it): image listed after the kill in $listed, listed but not runnable in $bad; next pull $([ $next = 0 ] && echo completed || echo FAILED)"
+  KILL_LINE="$KILLS trials (pull span ${SPAN_MS} ms, kill at 0-150% of it): image listed after the kill in $listed, listed but not runnable in $bad; next pull $([ $next = 0 ] && echo completed || echo FAILED)"
   { [ "$bad" = 0 ] && [ "$next" = 0 ]; } || FAILS=$((FAILS + 1))
   echo "   $KILL_LINE"
 fi
