@@ -35,7 +35,7 @@ export class LogoutCommand extends Command {
     }
     if (!creds.removeCredentials(host)) {
       const other = creds.credentialsElsewhere(host);
-      if (other) throw new CtrError(`not logged into ${host} with ctr; the credentials in ${other} were left in place (remove them with docker logout)`);
+      if (other) throw new CtrError(`not logged into ${host} in ${creds.authFilePath()}; the credentials in ${other} were left in place`);
       throw new CtrError(`not logged into ${host}`);
     }
     this.context.stdout.write(`Removed login credentials for ${host}\n`);
