@@ -374,8 +374,11 @@ function friendly(e: unknown, ref: string): CtrError {
     return new CtrError(`cannot pull ${ref}: no space left on the device holding the image store (${storeRoot()}); free some space (ctr image prune -a) and pull again`);
   if (code === 'EDQUOT' || /quota exceeded/i.test(msg))
     return new CtrError(`cannot pull ${ref}: disk quota exceeded on the image store (${storeRoot()}); free some space and pull again`);
-  if (e instanceof CtrError) return e;
-  return new CtrError(`cannot pull ${ref}: ${msg.split('\n')[0]}`);
+  const line = msg.split('\n')[0]!;
+  // every error names what was pulled (a `run` that pulls says which image failed)
+  const named = line.includes(ref) || line.includes(ref.split('@')[0]!.split(':')[0]!);
+  if (e instanceof CtrError) return named ? e : new CtrError(`cannot pull ${ref}: ${line}`, e.exitCode);
+  return new CtrError(`cannot pull ${ref}: ${line}`);
 }
 
 /** Refuses a pull that cannot fit before writing anything. */
@@ -409,6 +412,8 @@ async function pullResolved(t: Target, opts: PullOptions, progress: Progress, pl
   trace(`manifest request ${shown}`);
   const top = await client.getManifest(wanted);
   trace(`manifest ${top.digest} (${top.mediaType})`);
+  // said once the registry answered: a pull that fails at once prints its one error line only
+  progress.line(`Trying to pull ${formatReference(ref.tag === undefined && ref.digest === undefined ? { ...ref, tag: 'latest' } : ref)}...`);
   const repoDigests = [`${repo}@${top.digest}`];
   let parsed = parseManifest(top.body, top.mediaType, shown);
   let manBody = top.body;
@@ -528,7 +533,6 @@ async function pullOne(input: string, opts: PullOptions, progress: Progress, pla
   const copts = clientOptions(opts);
   const errors: { ref: Reference; e: unknown }[] = [];
   for (const ref of refs) {
-    progress.line(`Trying to pull ${formatReference(ref.tag === undefined && ref.digest === undefined ? { ...ref, tag: 'latest' } : ref)}...`);
     const client = new RegistryClient(ref.domain, ref.path, copts);
     try {
       return await pullResolved({ ref, client }, opts, progress, platform);
@@ -572,7 +576,6 @@ export async function pull(input: string, opts: PullOptions): Promise<PulledImag
       const res: PulledImage[] = [];
       for (const tag of tags) {
         const r: Reference = { domain: ref.domain, path: ref.path, tag };
-        progress.line(`Trying to pull ${formatReference(r)}...`);
         res.push(await pullResolved({ ref: r, client }, opts, progress, platform));
       }
       return res;
