@@ -33,6 +33,7 @@ export const commandModules: { words: string[]; load: () => Promise<CommandClass
   { words: ['image'], load: async () => [(await import('./image/inspect.js')).ImageInspectCommand] },
   { words: ['history', 'image'], load: async () => [(await import('./image/history.js')).ImageHistoryCommand] },
   { words: ['image'], load: async () => [(await import('./image/prune.js')).ImagePruneCommand] },
+  { words: ['pull', 'image'], load: async () => [(await import('./image/pull.js')).ImagePullCommand] },
   { words: ['login'], load: async () => [(await import('./image/login.js')).LoginCommand] },
   { words: ['logout'], load: async () => [(await import('./image/logout.js')).LogoutCommand] },
   { words: ['search'], load: async () => [(await import('./image/search.js')).SearchCommand] },
