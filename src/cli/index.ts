@@ -32,6 +32,7 @@ export const commandModules: { words: string[]; load: () => Promise<CommandClass
   { words: ['image'], load: async () => [(await import('./image/inspect.js')).ImageInspectCommand] },
   { words: ['history', 'image'], load: async () => [(await import('./image/history.js')).ImageHistoryCommand] },
   { words: ['image'], load: async () => [(await import('./image/prune.js')).ImagePruneCommand] },
+  { words: ['commit', 'container'], load: async () => [(await import('./image/commit.js')).CommitCommand] },
 ];
 
 /** The command classes that may handle argv (all of them when the first word is unknown, for help). */
