@@ -111,6 +111,8 @@ async function* diffStream(rec: ContainerRecord, upper: string, lowers: string[]
       }
     });
   const own = new Set(['etc/hosts', 'etc/hostname', 'etc/resolv.conf', 'run/.containerenv', ...rec.mounts.map((m) => m.Destination.replace(/^\/+/, '').replace(/\/+$/, ''))]);
+  const ownParents = new Set<string>();
+  for (const o of own) for (let d = path.posix.dirname(o); d !== '.' && d !== '/' && d !== ''; d = path.posix.dirname(d)) ownParents.add(d);
   const child = spawnHelper(['tar-dir', '--diff', upper], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8');
@@ -126,10 +128,12 @@ async function* diffStream(rec: ContainerRecord, upper: string, lowers: string[]
   try {
     yield* filterTar(child.stdout as AsyncIterable<Buffer>, (name) => {
       const rel = name.replace(/^\.?\/+/, '').replace(/\/+$/, '');
-      if (rel === '' || rel === '.') return false;
-      if (own.has(rel) && !inImage(rel)) return false;
+      if (rel === '' || rel === '.') return 'drop';
+      if (own.has(rel) && !inImage(rel)) return 'drop';
+      // a dir changed only because ctr made a mount point in it goes only with other changes in it
+      if (ownParents.has(rel) && inImage(rel)) return 'defer';
       counter.entries++;
-      return true;
+      return 'keep';
     });
     finished = true;
   } finally {
@@ -176,7 +180,7 @@ export async function commitContainer(rec: ContainerRecord, opts: CommitOptions)
       }
       try {
         unpacked = await unpackLayerStream(tee(diffStream(rec, upper, lowers, counter)), `the changes of ${rec.name}`);
-        gz = await compressor.finish();
+        gz = await compressor.finish((d) => lease.add({ blobs: [d] }));
       } catch (e) {
         await compressor.abort();
         throw e;

@@ -85,8 +85,11 @@ export class BlobCompressor {
     }
   }
 
-  /** Completes the blob and moves it into blobs/ under its digest. */
-  async finish(): Promise<CompressResult> {
+  /**
+   * Completes the blob and moves it into blobs/ under its digest; `beforeCommit` runs just
+   * before (to lease the digest against a concurrent garbage collection).
+   */
+  async finish(beforeCommit?: (digest: string) => void): Promise<CompressResult> {
     if (this.pendingSize || this.inSize === 0) await this.piece(Buffer.concat(this.pending, this.pendingSize));
     this.pending = [];
     while (this.inflight.length) await this.flushOne();
@@ -94,6 +97,7 @@ export class BlobCompressor {
     await this.fh.close();
     this.fh = undefined;
     const digest = `sha256:${this.outHash.digest('hex')}`;
+    beforeCommit?.(digest);
     commitBlobFile(this.tmp, digest);
     this.done = true;
     return {
@@ -113,14 +117,17 @@ export class BlobCompressor {
 }
 
 /** Compresses a whole stream into a gzip blob; `onBytes` sees the uncompressed bytes consumed. */
-export async function compressToBlob(src: AsyncIterable<Buffer>, opts: { level?: number; onBytes?: (n: number) => void } = {}): Promise<CompressResult> {
+export async function compressToBlob(
+  src: AsyncIterable<Buffer>,
+  opts: { level?: number; onBytes?: (n: number) => void; beforeCommit?: (digest: string) => void } = {},
+): Promise<CompressResult> {
   const c = new BlobCompressor(opts.level);
   try {
     for await (const b of src) {
       await c.write(b);
       opts.onBytes?.(b.length);
     }
-    return await c.finish();
+    return await c.finish(opts.beforeCommit);
   } catch (e) {
     await c.abort();
     throw e;

@@ -99,10 +99,17 @@ function paxRecords(data: Buffer): Record<string, string> {
   return out;
 }
 
-/** Passes a tar stream on, leaving out the entries whose name `keep` refuses. */
-export async function* filterTar(src: AsyncIterable<Buffer>, keep: (name: string) => boolean): AsyncGenerator<Buffer> {
+/**
+ * What to do with an entry: pass it on, drop it, or (for a directory) hold it back and pass
+ * it on only if an entry below it is passed on.
+ */
+export type TarVerdict = 'keep' | 'drop' | 'defer';
+
+/** Passes a tar stream on, leaving out the entries `verdict` refuses. */
+export async function* filterTar(src: AsyncIterable<Buffer>, verdict: (name: string, type: string) => TarVerdict): AsyncGenerator<Buffer> {
   const r = new Blocks(src[Symbol.asyncIterator]());
   let held: Buffer[] = [];
+  let deferred: { name: string; bytes: Buffer[] }[] = [];
   let paxPath: string | undefined;
   let paxSize: number | undefined;
   let longName: string | undefined;
@@ -144,10 +151,19 @@ export async function* filterTar(src: AsyncIterable<Buffer>, keep: (name: string
     if (paxPath !== undefined) name = paxPath;
     // hard links, symlinks and dirs carry no data whatever the size field says
     const dataLen = type === '1' || type === '2' || type === '3' || type === '4' || type === '5' || type === '6' ? 0 : padded;
-    if (keep(name)) {
+    const v = verdict(name, type);
+    if (v === 'keep') {
+      const under = name.replace(/\/+$/, '') + '/';
+      const before = deferred.filter((d) => under.startsWith(d.name.replace(/\/+$/, '') + '/'));
+      if (before.length) {
+        deferred = deferred.filter((d) => !before.includes(d));
+        for (const d of before) for (const b of d.bytes) yield b;
+      }
       for (const b of held) yield b;
       yield h;
       yield* r.stream(dataLen);
+    } else if (v === 'defer' && dataLen === 0) {
+      deferred.push({ name, bytes: [...held, h] });
     } else {
       for await (const _ of r.stream(dataLen)) {
         /* dropped */
