@@ -33,6 +33,7 @@ export const commandModules: { words: string[]; load: () => Promise<CommandClass
   { words: ['history', 'image'], load: async () => [(await import('./image/history.js')).ImageHistoryCommand] },
   { words: ['image'], load: async () => [(await import('./image/prune.js')).ImagePruneCommand] },
   { words: ['commit', 'container'], load: async () => [(await import('./image/commit.js')).CommitCommand] },
+  { words: ['push', 'image'], load: async () => [(await import('./image/push.js')).PushCommand] },
 ];
 
 /** The command classes that may handle argv (all of them when the first word is unknown, for help). */
