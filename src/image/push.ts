@@ -33,8 +33,8 @@ export interface PushOptions {
   format?: PushFormat;
   tlsVerify?: boolean;
   credentials?: { username: string; password: string };
-  /** one progress line (plain text, no newline); not called with -q */
-  progress?: (line: string) => void;
+  /** progress display (src/util/progress.ts shape); none with -q */
+  progress?: PushProgress;
   /** uploads at once (default 3) */
   parallel?: number;
 }
@@ -52,6 +52,14 @@ const OCI_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
 const OCI_ZSTD = 'application/vnd.oci.image.layer.v1.tar+zstd';
 const DOCKER_GZIP = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
 const FOREIGN = /foreign|nondistributable/;
+
+/** The part of util/progress's Progress that push uses. */
+export interface PushProgress {
+  line(text: string): void;
+  start(key: string, label: string, total?: number): void;
+  add(key: string, n: number): void;
+  finish(key: string, status?: string): void;
+}
 
 interface Plan {
   /** blob as it goes into the manifest */
@@ -94,7 +102,7 @@ function recordCompressed(plainDigest: string, gz: BlobDescriptor): void {
 }
 
 /** The layer blobs to send (compressing plain ones once), bottom first. */
-async function compressedLayers(meta: ImageMeta, lease: Lease, progress?: (l: string) => void): Promise<BlobDescriptor[]> {
+async function compressedLayers(meta: ImageMeta, lease: Lease, progress?: PushProgress): Promise<BlobDescriptor[]> {
   const out: BlobDescriptor[] = [];
   for (const [k, l] of meta.layers.entries()) {
     if (!l.blob) throw new CtrError(`cannot push: layer ${k + 1} of image ${meta.id.slice(7, 19)} has no stored blob; remove the image and load or pull it again`);
@@ -109,10 +117,13 @@ async function compressedLayers(meta: ImageMeta, lease: Lease, progress?: (l: st
       out.push(l.compressed);
       continue;
     }
-    progress?.(`Compressing layer ${hexOf(l.diffId).slice(0, 12)} (${l.blob.size} bytes)`);
+    const key = `gzip-${l.diffId}`;
+    progress?.start(key, `Compressing layer ${hexOf(l.diffId).slice(0, 12)}`, l.blob.size);
     const res = await compressToBlob(fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>, {
       beforeCommit: (d) => lease.add({ blobs: [d] }),
+      onBytes: (n) => progress?.add(key, n),
     });
+    progress?.finish(key, `done (${hexOf(res.blob.digest).slice(0, 12)})`);
     if (res.diffId !== l.diffId) throw new CtrError(`cannot push: layer ${k + 1} of image ${meta.id.slice(7, 19)} is damaged in the store (diff ID ${l.diffId}, content ${res.diffId})`);
     recordCompressed(l.blob.digest, res.blob);
     out.push(res.blob);
@@ -213,6 +224,7 @@ export async function pushImage(source: string, destination: string | undefined,
   if (!meta) throw new CtrError(`no such image: ${source}`);
   const progress = opts.progress;
   const lease = new Lease();
+  progress?.line('Getting image source signatures');
   try {
     lease.add({ blobs: [meta.configBlob.digest, ...meta.layers.flatMap((l) => (l.blob ? [l.blob.digest] : []))] });
     const layers = await compressedLayers(meta, lease, progress);
@@ -231,10 +243,9 @@ export async function pushImage(source: string, destination: string | undefined,
       seen.add(l.digest);
       plan.push({ desc: l, what: 'blob' });
     }
-    progress?.('Getting image source signatures');
     await runLimited(plan, opts.parallel ?? 3, async (p) => pushBlob(client, p, domain, repo, progress));
     await pushBlob(client, { desc: meta.configBlob, what: 'config' }, domain, repo, progress);
-    progress?.('Writing manifest to image destination');
+    progress?.line('Writing manifest to image destination');
     const put = await client.putManifest(tag ?? digest, manifest.bytes, manifest.mediaType);
     if (put && put !== digest) throw new CtrError(`the registry stored the manifest under digest ${put}, not ${digest}; the registry rewrote it`);
     const repoDigest = `${domain}/${repo}@${digest}`;
@@ -256,23 +267,22 @@ export async function pushImage(source: string, destination: string | undefined,
   }
 }
 
-async function pushBlob(client: RegistryClient, p: Plan, domain: string, repo: string, progress?: (l: string) => void): Promise<void> {
+async function pushBlob(client: RegistryClient, p: Plan, domain: string, repo: string, progress?: PushProgress): Promise<void> {
   const { digest, size } = p.desc;
-  const short = hexOf(digest).slice(0, 12);
-  const label = p.what === 'config' ? `Copying config ${short}` : `Copying blob ${short}`;
+  const key = `${p.what}-${digest}`;
+  progress?.start(key, `Copying ${p.what} ${digest}`, size);
   if (await client.hasBlob(digest)) {
-    progress?.(`${label} skipped: already exists`);
+    progress?.finish(key, 'skipped: already exists');
     return;
   }
   for (const from of mountSources(digest, domain, repo)) {
     if (await client.mountBlob(digest, from)) {
-      progress?.(`${label} mounted from ${from}`);
+      progress?.finish(key, `mounted from ${from}`);
       return;
     }
   }
   const file = blobPath(digest);
   if (!fs.existsSync(file)) throw new CtrError(`cannot push: blob ${digest} is missing from the store; remove the image and load or pull it again`);
-  await client.uploadBlob(digest, size, () => fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>);
-  progress?.(`${label} done (${size} bytes)`);
+  await client.uploadBlob(digest, size, () => fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>, { onBytes: (n) => progress?.add(key, n) });
+  progress?.finish(key, 'done');
 }
-

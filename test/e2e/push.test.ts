@@ -1,0 +1,243 @@
+// ctr push against a real registry (Debian's docker-registry), checked with an independent
+// client (skopeo): loaded docker and OCI archives, committed images, by tag and by digest,
+// --format oci|v2s2, blobs skipped on a second push, cross-repository mounts, RepoDigests,
+// a registry that wants credentials, bad input.
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeResult, fixtures, run, uniqueName, useCtr, useRegistry, type RunResult } from './lib';
+
+const ctr = useCtr({ images: ['busybox'] });
+const reg = useRegistry();
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+
+function ok(r: RunResult, what: string): RunResult {
+  expect(r.code, describeResult(what, r)).toBe(0);
+  return r;
+}
+
+function refused(r: RunResult, what: string, pattern: RegExp): void {
+  expect(r.code, describeResult(what, r)).toBe(125);
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/^(Getting image|Copying |Compressing |Writing manifest)/.test(l));
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^Error: /);
+  expect(r.stderr).not.toMatch(/^\s+at /m);
+  expect(lines[0]).toMatch(pattern);
+}
+
+const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+async function push(args: string[]): Promise<{ r: RunResult; digest: string }> {
+  const df = path.join(ctr.dir, `digest-${uniqueName()}`);
+  const r = ok(await ctr.run(['push', '--tls-verify=false', '--digestfile', df, ...args], { timeout: 120_000 }), `push ${args.join(' ')}`);
+  const digest = fs.readFileSync(df, 'utf8').trim();
+  expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+  expect(r.stderr).toContain(`digest: ${digest}`);
+  return { r, digest };
+}
+
+async function skopeo(args: string[]): Promise<RunResult> {
+  return ok(await run(['skopeo', ...args], { env: ctr.env, timeout: 120_000 }), `skopeo ${args.join(' ')}`);
+}
+
+/** skopeo's view: the manifest digest, its raw manifest, and the image pulled into an OCI dir with its layers' diff IDs. */
+async function skopeoView(ref: string) {
+  const info = JSON.parse((await skopeo(['inspect', '--no-tags', '--tls-verify=false', `docker://${ref}`])).stdout);
+  const raw = JSON.parse((await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${ref}`])).stdout);
+  const dir = path.join(ctr.dir, `oci-${uniqueName()}`);
+  await skopeo(['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `oci:${dir}:x`]);
+  const index = JSON.parse(fs.readFileSync(path.join(dir, 'index.json'), 'utf8'));
+  const blob = (d: string) => fs.readFileSync(path.join(dir, 'blobs', 'sha256', d.slice(7)));
+  const man = JSON.parse(blob(index.manifests[0].digest).toString());
+  const config = JSON.parse(blob(man.config.digest).toString());
+  const diffIds = man.layers.map((l: { digest: string; mediaType: string }) => {
+    const b = blob(l.digest);
+    expect(sha(b)).toBe(l.digest);
+    return sha(/gzip/.test(l.mediaType) ? zlib.gunzipSync(b) : b);
+  });
+  return { digest: info.Digest as string, raw, configDigest: man.config.digest as string, config, diffIds: diffIds as string[], copiedManifestDigest: index.manifests[0].digest as string };
+}
+
+describe('push', () => {
+  it('pushes a loaded docker-archive (plain layers): skopeo sees the same digest, image and diff IDs', async () => {
+    const bb = fixtures().images.busybox;
+    const dest = `${reg.host}/push/busybox:1`;
+    const { r, digest } = await push(['busybox', dest]);
+    expect(r.stderr).toMatch(/Copying blob sha256:[0-9a-f]{64} done/);
+    expect(r.stdout).toBe('');
+    const v = await skopeoView(dest);
+    expect(v.digest).toBe(digest);
+    expect(v.copiedManifestDigest).toBe(digest);
+    expect(v.configDigest).toBe(bb.id);
+    expect(v.diffIds).toEqual(bb.diffIds);
+    expect(v.config.rootfs.diff_ids).toEqual(bb.diffIds);
+    // default format for an image loaded from a docker-archive: OCI, gzip layers
+    expect(v.raw.mediaType).toBe(OCI_MANIFEST);
+    expect(v.raw.layers[0].mediaType).toBe('application/vnd.oci.image.layer.v1.tar+gzip');
+    // RepoDigests recorded
+    const x = JSON.parse(ok(await ctr.run(['image', 'inspect', 'busybox']), 'inspect').stdout)[0];
+    expect(x.RepoDigests).toContain(`${reg.host}/push/busybox@${digest}`);
+    // the image can be named by that digest now
+    ok(await ctr.run(['image', 'inspect', `${reg.host}/push/busybox@${digest}`]), 'inspect by repo digest');
+  });
+
+  it('a second push skips every blob and gives the same digest (the gzip layer is kept)', async () => {
+    const dest = `${reg.host}/push/again:1`;
+    const first = await push(['busybox', dest]);
+    const blobs = fs.readdirSync(path.join(ctr.root, 'blobs', 'sha256')).sort();
+    const second = await push(['busybox', dest]);
+    expect(second.digest).toBe(first.digest);
+    expect(second.r.stderr).not.toMatch(/ done$/m);
+    expect(second.r.stderr.match(/skipped: already exists/g)?.length).toBe(2); // the layer and the config
+    expect(second.r.stderr).not.toMatch(/Compressing/);
+    expect(fs.readdirSync(path.join(ctr.root, 'blobs', 'sha256')).sort()).toEqual(blobs);
+  });
+
+  it('pushing to another repository of the same registry mounts the blobs', async () => {
+    const a = await push(['busybox', `${reg.host}/mount/src:1`]);
+    const b = await push(['busybox', `${reg.host}/mount/dst:1`]);
+    expect(b.digest).toBe(a.digest);
+    expect(b.r.stderr).toMatch(/Copying blob sha256:[0-9a-f]{64} mounted from (mount\/src|push\/\w+)/);
+    expect(b.r.stderr).not.toMatch(/ done$/m);
+    // the registry now links the layer into the new repository
+    const v = await skopeoView(`${reg.host}/mount/dst:1`);
+    expect(v.diffIds).toEqual(fixtures().images.busybox.diffIds);
+  });
+
+  it('pushes an OCI archive image with its own manifest (digest kept), and as v2s2 on request', async () => {
+    await ctr.load('layered', 'oci');
+    const lay = fixtures().images.layered;
+    const { digest } = await push(['layered', `${reg.host}/push/layered:oci`]);
+    expect(digest).toBe(lay.manifestDigest);
+    const v = await skopeoView(`${reg.host}/push/layered:oci`);
+    expect(v.digest).toBe(lay.manifestDigest);
+    expect(v.diffIds).toEqual(lay.diffIds);
+
+    const d2 = await push(['--format', 'v2s2', 'layered', `${reg.host}/push/layered:v2s2`]);
+    expect(d2.digest).not.toBe(lay.manifestDigest);
+    const v2 = await skopeoView(`${reg.host}/push/layered:v2s2`);
+    expect(v2.digest).toBe(d2.digest);
+    expect(v2.raw.mediaType).toBe(DOCKER_MANIFEST);
+    expect(v2.raw.config.mediaType).toBe('application/vnd.docker.container.image.v1+json');
+    expect(v2.raw.layers.every((l: { mediaType: string }) => l.mediaType === 'application/vnd.docker.image.rootfs.diff.tar.gzip')).toBe(true);
+    // (skopeo rewrites the config when it turns a v2s2 image into an OCI dir: compare the raw manifest)
+    expect(v2.raw.config.digest).toBe(lay.id);
+    expect(v2.diffIds).toEqual(lay.diffIds);
+    // the layers were there already (same blobs, other manifest): nothing uploaded twice
+    const again = await push(['--format', 'oci', 'layered', `${reg.host}/push/layered:oci2`]);
+    expect(again.digest).toBe(lay.manifestDigest);
+  });
+
+  it('pushes by digest, and refuses a digest that is not the manifest', async () => {
+    const lay = fixtures().images.layered;
+    await ctr.load('layered', 'oci');
+    const dest = `${reg.host}/bydigest/layered@${lay.manifestDigest}`;
+    const { digest } = await push(['layered', dest]);
+    expect(digest).toBe(lay.manifestDigest);
+    const v = await skopeoView(dest);
+    expect(v.digest).toBe(lay.manifestDigest);
+    const wrong = `sha256:${'1'.repeat(64)}`;
+    refused(await ctr.run(['push', '--tls-verify=false', 'layered', `${reg.host}/bydigest/layered@${wrong}`]), 'wrong digest', /manifest has digest/);
+  });
+
+  it('pushes a committed image; skopeo pulls it with the right layers', async () => {
+    const name = uniqueName('c');
+    ok(await ctr.run(['run', '--name', name, 'busybox', 'sh', '-c', 'echo pushed > /hello.txt; rm /bin/vi']), 'run');
+    ok(await ctr.run(['commit', '-c', 'CMD ["cat", "/hello.txt"]', name, 'committed:push']), 'commit');
+    const dest = `${reg.host}/push/committed:1`;
+    const { digest } = await push(['committed:push', dest]);
+    const x = JSON.parse(ok(await ctr.run(['image', 'inspect', 'committed:push']), 'inspect').stdout)[0];
+    const v = await skopeoView(dest);
+    expect(v.digest).toBe(digest);
+    expect(v.configDigest).toBe(x.Id);
+    expect(v.diffIds).toEqual(x.RootFS.Layers);
+    expect(v.config.config.Cmd).toEqual(['cat', '/hello.txt']);
+    // the base layer was in the registry already (pushed from busybox in an earlier test or now)
+    ok(await ctr.run(['rm', name]), 'rm');
+  });
+
+  it('push -q prints nothing; DEST defaults to the image name', async () => {
+    ok(await ctr.run(['tag', 'busybox', `${reg.host}/quiet/busybox:q`]), 'tag');
+    const r = ok(await ctr.run(['push', '-q', '--tls-verify=false', `${reg.host}/quiet/busybox:q`]), 'push -q');
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('');
+    const v = await skopeoView(`${reg.host}/quiet/busybox:q`);
+    expect(v.configDigest).toBe(fixtures().images.busybox.id);
+  });
+
+  it('bad input: unknown image, an ID without destination, a closed port, a bad format, an archive transport', async () => {
+    refused(await ctr.run(['push', '--tls-verify=false', 'no-such-image-xyz', `${reg.host}/x:1`]), 'unknown image', /no such image: no-such-image-xyz/);
+    const id = fixtures().images.busybox.id;
+    refused(await ctr.run(['push', '--tls-verify=false', id]), 'id without dest', /no destination/);
+    refused(await ctr.run(['push', '--tls-verify=false', 'busybox', '127.0.0.1:1/x:1']), 'closed port', /127\.0\.0\.1:1/);
+    refused(await ctr.run(['push', '--format', 'v1', 'busybox', `${reg.host}/x:1`]), 'bad format', /invalid --format/);
+    refused(await ctr.run(['push', 'busybox', 'oci-archive:/tmp/x.tar']), 'archive transport', /registries only|invalid reference/);
+    refused(await ctr.run(['push', '--tls-verify=maybe', 'busybox', `${reg.host}/x:1`]), 'bad tls-verify', /--tls-verify/);
+  });
+});
+
+// ------------------------------------------------------------------- a registry that wants Basic auth
+
+/** A Basic-auth gate in front of the open registry (the registry does the rest). */
+function startBasicGate(upstream: () => string, user: string, pass: string): { host: () => string; close: () => Promise<void>; ready: Promise<void> } {
+  const want = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+  const server = http.createServer((req, res) => {
+    if (req.headers.authorization !== want) {
+      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Basic realm="ctr-test"', 'docker-distribution-api-version': 'registry/2.0' });
+      res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required', detail: null }] }));
+      return;
+    }
+    const [h, p] = upstream().split(':');
+    const headers = { ...req.headers };
+    delete headers.authorization;
+    const up = http.request({ host: h, port: Number(p), method: req.method, path: req.url, headers }, (ur) => {
+      res.writeHead(ur.statusCode ?? 502, ur.headers);
+      ur.pipe(res);
+    });
+    up.on('error', () => {
+      res.writeHead(502);
+      res.end();
+    });
+    req.pipe(up);
+  });
+  const ready = new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    ready,
+    host: () => `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('push to a registry with authentication', () => {
+  const gate = startBasicGate(() => reg.host, 'ctruser', 'ctrpass');
+  beforeAll(async () => {
+    await gate.ready;
+  });
+  afterAll(async () => {
+    await gate.close();
+  });
+
+  it('without credentials: "unauthorized: run ctr login HOST", exit 125', async () => {
+    const host = gate.host();
+    refused(await ctr.run(['push', '--tls-verify=false', 'busybox', `${host}/auth/busybox:1`]), 'no login', new RegExp(`unauthorized: run ctr login ${host.replace(/\./g, '\\.')}`));
+  });
+
+  it('with --creds or --authfile it works; a wrong password is refused', async () => {
+    const host = gate.host();
+    refused(await ctr.run(['push', '--tls-verify=false', '--creds', 'ctruser:wrong', 'busybox', `${host}/auth/busybox:1`]), 'wrong password', /unauthorized/);
+    const { digest } = await push(['--creds', 'ctruser:ctrpass', 'busybox', `${host}/auth/busybox:1`]);
+    const authfile = path.join(ctr.dir, 'auth.json');
+    fs.writeFileSync(authfile, JSON.stringify({ auths: { [host]: { auth: Buffer.from('ctruser:ctrpass').toString('base64') } } }));
+    const again = await push(['--authfile', authfile, 'busybox', `${host}/auth/busybox:2`]);
+    expect(again.digest).toBe(digest);
+    // what went through the gate is in the registry behind it
+    const v = await skopeoView(`${reg.host}/auth/busybox:2`);
+    expect(v.digest).toBe(digest);
+  });
+});
