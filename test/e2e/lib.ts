@@ -691,10 +691,25 @@ export interface Registry {
    */
   push(image: ImageName, repo?: string, opts?: { format?: 'oci' | 'v2s2' }): Promise<void>;
   stop(): Promise<void>;
+  /** Credentials push() uses (registries with auth, see test/e2e/registries.ts). */
+  creds?: { username: string; password: string };
+  /** true when it serves HTTPS (a self-signed certificate, see test/e2e/registries.ts). */
+  tls?: boolean;
+}
+
+/** Extra settings for startRegistry (test/e2e/registries.ts uses them for auth, TLS, proxying). */
+export interface RegistryOptions {
+  images?: ImageName[];
+  /** YAML lines added at the top level of the registry's config (e.g. an `auth:` section). */
+  config?: string[];
+  /** serve HTTPS with this PEM certificate and key (files) */
+  tls?: { certificate: string; key: string };
+  /** credentials push() gives skopeo */
+  creds?: { username: string; password: string };
 }
 
 /** Starts Debian's docker-registry (distribution v2) on 127.0.0.1 with a free port and a temp store. */
-export async function startRegistry(opts: { images?: ImageName[] } = {}): Promise<Registry> {
+export async function startRegistry(opts: RegistryOptions = {}): Promise<Registry> {
   const dir = fs.mkdtempSync(path.join(tmpBase(), 'creg-'));
   fs.writeFileSync(
     path.join(dir, 'config.yml'),
@@ -712,6 +727,8 @@ export async function startRegistry(opts: { images?: ImageName[] } = {}): Promis
       'http:',
       '  addr: 127.0.0.1:0',
       '  secret: ctr-e2e',
+      ...(opts.tls ? ['  tls:', `    certificate: ${opts.tls.certificate}`, `    key: ${opts.tls.key}`] : []),
+      ...(opts.config ?? []),
       '',
     ].join('\n'),
   );
@@ -719,8 +736,8 @@ export async function startRegistry(opts: { images?: ImageName[] } = {}): Promis
   const proc = spawnProc([bin, 'serve', path.join(dir, 'config.yml')], { ignoreStdin: true });
   let host: string;
   try {
-    const log = await proc.waitForOutput(/listening on 127\.0\.0\.1:\d+/, { stream: 'stderr', timeout: 15_000 });
-    host = /listening on (127\.0\.0\.1:\d+)/.exec(log)![1]!;
+    const log = await proc.waitForOutput(/listening on (\[::\]|127\.0\.0\.1):\d+/, { stream: 'stderr', timeout: 15_000 });
+    host = `127.0.0.1:${/listening on (?:\[::\]|127\.0\.0\.1):(\d+)/.exec(log)![1]!}`;
   } catch (e) {
     killGroup(proc.child);
     fs.rmSync(dir, { recursive: true, force: true });
@@ -730,11 +747,14 @@ export async function startRegistry(opts: { images?: ImageName[] } = {}): Promis
   const registry: Registry = {
     host,
     dir,
+    creds: opts.creds,
+    tls: !!opts.tls,
     async push(image, repo, o = {}) {
       const img = fixtures().images[image];
       const dest = `docker://${host}/${repo ?? `${image}:latest`}`;
       const args = ['skopeo', 'copy', '--quiet', '--dest-tls-verify=false'];
       if (o.format === 'v2s2') args.push('--format', 'v2s2');
+      if (opts.creds) args.push('--dest-creds', `${opts.creds.username}:${opts.creds.password}`);
       const r = await run([...args, `oci-archive:${fixturePath(img.files.oci!)}`, dest], { baseEnv: toolEnv, timeout: 120_000 });
       if (r.code !== 0) throw new Error(describeResult(`skopeo copy to ${dest}`, r));
     },
@@ -752,7 +772,7 @@ export async function startRegistry(opts: { images?: ImageName[] } = {}): Promis
  * A registry for the calling test file: started (and `images` pushed) in beforeAll, stopped in
  * afterAll. Read `.host` inside tests (it is empty before beforeAll ran).
  */
-export function useRegistry(opts: { images?: ImageName[] } = {}): Registry {
+export function useRegistry(opts: RegistryOptions = {}): Registry {
   const handle: Registry = {
     host: '',
     dir: '',
@@ -765,6 +785,8 @@ export function useRegistry(opts: { images?: ImageName[] } = {}): Registry {
     handle.host = reg.host;
     handle.dir = reg.dir;
     handle.push = reg.push;
+    handle.creds = reg.creds;
+    handle.tls = reg.tls;
   }, 300_000);
   afterAll(async () => {
     await reg?.stop();
