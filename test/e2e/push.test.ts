@@ -3,13 +3,12 @@
 // --format oci|v2s2, blobs skipped on a second push, cross-repository mounts, RepoDigests,
 // a registry that wants credentials, bad input.
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { describeResult, fixtures, run, uniqueName, useCtr, useRegistry, type RunResult } from './lib';
+import { BASIC_PASS, BASIC_USER, useRegistries } from './registries';
 
 const ctr = useCtr({ images: ['busybox'] });
 const reg = useRegistry();
@@ -182,62 +181,27 @@ describe('push', () => {
   });
 });
 
-// ------------------------------------------------------------------- a registry that wants Basic auth
+// ------------------------------------------------------------------- registries that want credentials
 
-/** A Basic-auth gate in front of the open registry (the registry does the rest). */
-function startBasicGate(upstream: () => string, user: string, pass: string): { host: () => string; close: () => Promise<void>; ready: Promise<void> } {
-  const want = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
-  const server = http.createServer((req, res) => {
-    if (req.headers.authorization !== want) {
-      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Basic realm="ctr-test"', 'docker-distribution-api-version': 'registry/2.0' });
-      res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required', detail: null }] }));
-      return;
-    }
-    const [h, p] = upstream().split(':');
-    const headers = { ...req.headers };
-    delete headers.authorization;
-    const up = http.request({ host: h, port: Number(p), method: req.method, path: req.url, headers }, (ur) => {
-      res.writeHead(ur.statusCode ?? 502, ur.headers);
-      ur.pipe(res);
+describe('push to registries with authentication (htpasswd Basic, Bearer token)', () => {
+  const regs = useRegistries(['basic', 'token']);
+
+  for (const kind of ['basic', 'token'] as const) {
+    it(`${kind}: without credentials "unauthorized: run ctr login HOST", exit 125; --creds and --authfile work`, async () => {
+      const host = regs[kind].host;
+      refused(await ctr.run(['push', '--tls-verify=false', 'busybox', `${host}/auth/busybox:1`]), 'no login', new RegExp(`unauthorized: run ctr login ${host.replace(/\./g, '\\.')}`));
+      refused(await ctr.run(['push', '--tls-verify=false', '--creds', `${BASIC_USER}:wrong`, 'busybox', `${host}/auth/busybox:1`]), 'wrong password', /unauthorized/);
+      const { digest } = await push(['--creds', `${BASIC_USER}:${BASIC_PASS}`, 'busybox', `${host}/auth/busybox:1`]);
+      const authfile = path.join(ctr.dir, `auth-${kind}.json`);
+      fs.writeFileSync(authfile, JSON.stringify({ auths: { [host]: { auth: Buffer.from(`${BASIC_USER}:${BASIC_PASS}`).toString('base64') } } }));
+      const again = await push(['--authfile', authfile, 'busybox', `${host}/auth/busybox:2`]);
+      expect(again.digest).toBe(digest);
+      // a second repository of the same registry: mounted with credentials too
+      expect(again.r.stderr).toMatch(/mounted from auth\/busybox|skipped: already exists/);
+      const info = JSON.parse(
+        (await skopeo(['inspect', '--no-tags', '--tls-verify=false', '--creds', `${BASIC_USER}:${BASIC_PASS}`, `docker://${host}/auth/busybox:2`])).stdout,
+      );
+      expect(info.Digest).toBe(digest);
     });
-    up.on('error', () => {
-      res.writeHead(502);
-      res.end();
-    });
-    req.pipe(up);
-  });
-  const ready = new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return {
-    ready,
-    host: () => `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
-describe('push to a registry with authentication', () => {
-  const gate = startBasicGate(() => reg.host, 'ctruser', 'ctrpass');
-  beforeAll(async () => {
-    await gate.ready;
-  });
-  afterAll(async () => {
-    await gate.close();
-  });
-
-  it('without credentials: "unauthorized: run ctr login HOST", exit 125', async () => {
-    const host = gate.host();
-    refused(await ctr.run(['push', '--tls-verify=false', 'busybox', `${host}/auth/busybox:1`]), 'no login', new RegExp(`unauthorized: run ctr login ${host.replace(/\./g, '\\.')}`));
-  });
-
-  it('with --creds or --authfile it works; a wrong password is refused', async () => {
-    const host = gate.host();
-    refused(await ctr.run(['push', '--tls-verify=false', '--creds', 'ctruser:wrong', 'busybox', `${host}/auth/busybox:1`]), 'wrong password', /unauthorized/);
-    const { digest } = await push(['--creds', 'ctruser:ctrpass', 'busybox', `${host}/auth/busybox:1`]);
-    const authfile = path.join(ctr.dir, 'auth.json');
-    fs.writeFileSync(authfile, JSON.stringify({ auths: { [host]: { auth: Buffer.from('ctruser:ctrpass').toString('base64') } } }));
-    const again = await push(['--authfile', authfile, 'busybox', `${host}/auth/busybox:2`]);
-    expect(again.digest).toBe(digest);
-    // what went through the gate is in the registry behind it
-    const v = await skopeoView(`${reg.host}/auth/busybox:2`);
-    expect(v.digest).toBe(digest);
-  });
+  }
 });
