@@ -131,7 +131,7 @@ REG_PID=$!
 cleanup() {
   kill "$REG_PID" 2>/dev/null
   ctr_u rmi -f debian:minbase >/dev/null 2>&1
-  have_podman && podman_u rmi -f docker.io/library/debian:minbase >/dev/null 2>&1
+  have_podman && podman_u rmi -f debian:minbase >/dev/null 2>&1
   rm -rf "$REGDIR/data"
 }
 trap cleanup EXIT
@@ -169,13 +169,13 @@ chmod 0755 "$BIN/push-wipe.sh" "$BIN/push-reload.sh"
 ctr_u push -q --tls-verify=false debian:minbase "$DEST" || die "ctr push failed"
 rm -rf "$REGDIR/data"
 if [ "$PODMAN" = 1 ]; then
-  podman_u push -q --tls-verify=false docker.io/library/debian:minbase "$DEST" >/dev/null || { echo "bench: podman push failed; measuring ctr alone" >&2; PODMAN=0; }
+  podman_u push -q --tls-verify=false debian:minbase "$DEST" >/dev/null || { echo "bench: podman push failed; measuring ctr alone" >&2; PODMAN=0; }
   rm -rf "$REGDIR/data"
 fi
 
 ARGS=(-n "ctr cold" --prepare "/bin/sh $BIN/push-reload.sh" "$CTRC push -q --tls-verify=false debian:minbase $DEST"
       -n "ctr warm" --prepare "/bin/sh $BIN/push-wipe.sh" "$CTRC push -q --tls-verify=false debian:minbase $DEST")
-[ "$PODMAN" = 1 ] && ARGS+=(-n podman --prepare "/bin/sh $BIN/push-wipe.sh" "podman push -q --tls-verify=false docker.io/library/debian:minbase $DEST")
+[ "$PODMAN" = 1 ] && ARGS+=(-n podman --prepare "/bin/sh $BIN/push-wipe.sh" "podman push -q --tls-verify=false debian:minbase $DEST")
 log "push of debian:minbase to an empty registry, $RUNS runs each"
 as_user hyperfine -N --style basic --runs "$RUNS" --export-json "$OUT/push.json" "${ARGS[@]}" || die "hyperfine failed"
 

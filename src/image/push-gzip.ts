@@ -16,7 +16,15 @@ import { commitBlobFile } from './layers';
 import { blobsDir, ensureStoreDirs, tempName, type BlobDescriptor } from './store';
 
 const PIECE = 4 << 20;
-export const GZIP_LEVEL = 6;
+/**
+ * zlib level for the layers ctr compresses (commit, first push of a plain layer): 3 is the
+ * last of zlib's fast levels, about twice as fast as the default 6 for ~5% more bytes.
+ * CTR_GZIP_LEVEL (1-9) overrides it.
+ */
+export const GZIP_LEVEL = ((): number => {
+  const v = Number(process.env.CTR_GZIP_LEVEL);
+  return Number.isInteger(v) && v >= 1 && v <= 9 ? v : 3;
+})();
 
 function gzipPiece(buf: Buffer, level: number): Promise<Buffer> {
   return new Promise((resolve, reject) => zlib.gzip(buf, { level }, (err, out) => (err ? reject(err) : resolve(out))));
@@ -44,7 +52,7 @@ export class BlobCompressor {
   private pending: Buffer[] = [];
   private pendingSize = 0;
   private readonly inflight: Promise<Buffer>[] = [];
-  private readonly width = Math.max(2, Math.min(8, availableParallelism()));
+  private readonly width = Math.max(2, Math.min(8, availableParallelism() + 1));
   private done = false;
 
   constructor(private readonly level = GZIP_LEVEL) {
