@@ -34,6 +34,7 @@ export const commandModules: { words: string[]; load: () => Promise<CommandClass
   { words: ['image'], load: async () => [(await import('./image/prune.js')).ImagePruneCommand] },
   { words: ['commit', 'container'], load: async () => [(await import('./image/commit.js')).CommitCommand] },
   { words: ['push', 'image'], load: async () => [(await import('./image/push.js')).PushCommand] },
+  { words: ['pull', 'image'], load: async () => [(await import('./image/pull.js')).ImagePullCommand] },
   { words: ['login'], load: async () => [(await import('./image/login.js')).LoginCommand] },
   { words: ['logout'], load: async () => [(await import('./image/logout.js')).LogoutCommand] },
   { words: ['search'], load: async () => [(await import('./image/search.js')).SearchCommand] },

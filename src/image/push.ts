@@ -65,6 +65,8 @@ interface Plan {
   /** blob as it goes into the manifest */
   desc: BlobDescriptor;
   what: 'blob' | 'config';
+  /** false: no local copy (only HEAD or a mount can provide it) */
+  local: boolean;
 }
 
 function layerTypeFor(format: PushFormat, desc: BlobDescriptor, file: string): string {
@@ -101,20 +103,43 @@ function recordCompressed(plainDigest: string, gz: BlobDescriptor): void {
   });
 }
 
+/** A layer blob to send; `local` false: not in this store (the registry may have it, or mount it). */
+type LayerBlob = BlobDescriptor & { local: boolean };
+
+/** The layer descriptors of the image's stored manifest, when it has one. */
+function storedManifestLayers(meta: ImageMeta): BlobDescriptor[] | undefined {
+  if (!meta.manifest || !fs.existsSync(blobPath(meta.manifest.digest))) return undefined;
+  try {
+    const m = JSON.parse(fs.readFileSync(blobPath(meta.manifest.digest), 'utf8')) as { layers?: BlobDescriptor[] };
+    return Array.isArray(m.layers) && m.layers.length === meta.layers.length ? m.layers : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The layer blobs to send (compressing plain ones once), bottom first. */
-async function compressedLayers(meta: ImageMeta, lease: Lease, progress?: PushProgress): Promise<BlobDescriptor[]> {
-  const out: BlobDescriptor[] = [];
+async function compressedLayers(meta: ImageMeta, lease: Lease, progress?: PushProgress): Promise<LayerBlob[]> {
+  const out: LayerBlob[] = [];
+  const manifestLayers = storedManifestLayers(meta);
   for (const [k, l] of meta.layers.entries()) {
-    if (!l.blob) throw new CtrError(`cannot push: layer ${k + 1} of image ${meta.id.slice(7, 19)} has no stored blob; remove the image and load or pull it again`);
+    if (!l.blob || !fs.existsSync(blobPath(l.blob.digest))) {
+      // pulled when the layer was here already (from another image): its compressed blob was
+      // never fetched. The registry may have it or mount it; `pushBlob` says so if not.
+      const d = manifestLayers?.[k];
+      if (d && /gzip|zstd/.test(d.mediaType ?? '')) {
+        out.push({ digest: d.digest, size: d.size, mediaType: d.mediaType, local: false });
+        continue;
+      }
+      throw new CtrError(`cannot push: the blob of layer ${k + 1} of image ${meta.id.slice(7, 19)} is not in the store; remove the image and load or pull it again`);
+    }
     const file = blobPath(l.blob.digest);
-    if (!fs.existsSync(file)) throw new CtrError(`cannot push: the blob of layer ${k + 1} (${l.blob.digest}) is missing from the store; remove the image and load or pull it again`);
     if (isCompressedBlob(l.blob, file)) {
-      out.push(l.blob);
+      out.push({ ...l.blob, local: true });
       continue;
     }
     if (l.compressed && fs.existsSync(blobPath(l.compressed.digest))) {
       lease.add({ blobs: [l.compressed.digest] });
-      out.push(l.compressed);
+      out.push({ ...l.compressed, local: true });
       continue;
     }
     const key = `gzip-${l.diffId}`;
@@ -126,7 +151,7 @@ async function compressedLayers(meta: ImageMeta, lease: Lease, progress?: PushPr
     progress?.finish(key, `done (${hexOf(res.blob.digest).slice(0, 12)})`);
     if (res.diffId !== l.diffId) throw new CtrError(`cannot push: layer ${k + 1} of image ${meta.id.slice(7, 19)} is damaged in the store (diff ID ${l.diffId}, content ${res.diffId})`);
     recordCompressed(l.blob.digest, res.blob);
-    out.push(res.blob);
+    out.push({ ...res.blob, local: true });
   }
   return out;
 }
@@ -140,7 +165,7 @@ function readBlobBytes(d: string, what: string): Buffer {
 }
 
 /** The manifest to send: the stored one when it fits, else a new one. */
-function chooseManifest(meta: ImageMeta, layers: BlobDescriptor[], format: PushFormat | undefined): { bytes: Buffer; mediaType: string } {
+function chooseManifest(meta: ImageMeta, layers: LayerBlob[], format: PushFormat | undefined): { bytes: Buffer; mediaType: string } {
   const stored = meta.manifest;
   const storedFormat: PushFormat | undefined = stored?.mediaType === MT.dockerManifest ? 'v2s2' : stored?.mediaType === MT.ociManifest ? 'oci' : undefined;
   const want: PushFormat = format ?? storedFormat ?? 'oci';
@@ -241,10 +266,12 @@ export async function pushImage(source: string, destination: string | undefined,
     for (const l of layers) {
       if (seen.has(l.digest) || FOREIGN.test(l.mediaType)) continue;
       seen.add(l.digest);
-      plan.push({ desc: l, what: 'blob' });
+      plan.push({ desc: { digest: l.digest, size: l.size, mediaType: l.mediaType }, what: 'blob', local: l.local });
     }
-    await runLimited(plan, opts.parallel ?? 3, async (p) => pushBlob(client, p, domain, repo, progress));
-    await pushBlob(client, { desc: meta.configBlob, what: 'config' }, domain, repo, progress);
+    // repositories of the destination registry this image itself came from or went to
+    const ownSources = (meta.repoDigests ?? []).map((rd) => rd.slice(0, rd.indexOf('@'))).filter((r) => r.startsWith(domain + '/')).map((r) => r.slice(domain.length + 1));
+    await runLimited(plan, opts.parallel ?? 3, async (p) => pushBlob(client, p, domain, repo, ownSources, progress));
+    await pushBlob(client, { desc: meta.configBlob, what: 'config', local: true }, domain, repo, ownSources, progress);
     progress?.line('Writing manifest to image destination');
     const put = await client.putManifest(tag ?? digest, manifest.bytes, manifest.mediaType);
     if (put && put !== digest) throw new CtrError(`the registry stored the manifest under digest ${put}, not ${digest}; the registry rewrote it`);
@@ -267,7 +294,7 @@ export async function pushImage(source: string, destination: string | undefined,
   }
 }
 
-async function pushBlob(client: RegistryClient, p: Plan, domain: string, repo: string, progress?: PushProgress): Promise<void> {
+async function pushBlob(client: RegistryClient, p: Plan, domain: string, repo: string, ownSources: string[], progress?: PushProgress): Promise<void> {
   const { digest, size } = p.desc;
   const key = `${p.what}-${digest}`;
   progress?.start(key, `Copying ${p.what} ${digest}`, size);
@@ -275,14 +302,22 @@ async function pushBlob(client: RegistryClient, p: Plan, domain: string, repo: s
     progress?.finish(key, 'skipped: already exists');
     return;
   }
-  for (const from of mountSources(digest, domain, repo)) {
+  const sources = [...mountSources(digest, domain, repo)];
+  if (!p.local) for (const r of ownSources) if (r !== repo && !sources.includes(r)) sources.push(r);
+  for (const from of sources) {
     if (await client.mountBlob(digest, from)) {
       progress?.finish(key, `mounted from ${from}`);
       return;
     }
   }
   const file = blobPath(digest);
-  if (!fs.existsSync(file)) throw new CtrError(`cannot push: blob ${digest} is missing from the store; remove the image and load or pull it again`);
+  if (!fs.existsSync(file)) {
+    if (!p.local)
+      throw new CtrError(
+        `cannot push: layer blob ${digest} is not in the store (its layer came from another image) and ${domain}/${repo} does not have it; remove the image and pull it again into an empty store, or push to the registry it came from`,
+      );
+    throw new CtrError(`cannot push: blob ${digest} is missing from the store; remove the image and load or pull it again`);
+  }
   await client.uploadBlob(digest, size, () => fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>, { onBytes: (n) => progress?.add(key, n) });
   progress?.finish(key, 'done');
 }

@@ -367,13 +367,18 @@ export function commitImage(meta: ImageMeta, names: string[]): { missingLayers: 
     } else {
       const tmp = path.join(imagesDir(), tempName('.tmp'));
       fs.mkdirSync(tmp, { mode: 0o700 });
+      if (names.length) meta = { ...meta, namesHistory: [...names.slice().reverse(), ...(meta.namesHistory ?? []).filter((n) => !names.includes(n))] };
       writeJsonAtomic(path.join(tmp, 'image.json'), meta);
+      // names first, the image dir last: a kill in between leaves names that point nowhere
+      // (ignored, swept by GC), never a complete image without its names
+      setTagsLocked(meta.id, names);
       try {
         fs.renameSync(tmp, dir);
       } catch (e) {
         fs.rmSync(tmp, { recursive: true, force: true });
         throw e;
       }
+      return { missingLayers: [], missingBlobs: [] };
     }
     setTagsLocked(meta.id, names);
     return { missingLayers: [], missingBlobs: [] };
@@ -526,6 +531,11 @@ export function sweepUnreferencedLocked(): string[] {
   for (const n of readdirSafe(imagesDir())) {
     if ((n.startsWith('.tmp-') || n.startsWith('.rm-')) && !ownerAliveOf(n)) trash.push(path.join(imagesDir(), n));
   }
+  // names whose image never got its final dir (a commit killed half-way)
+  const complete = new Set(listImageHexes());
+  const tags = readTags();
+  const dangling = Object.keys(tags).filter((k) => !complete.has(hexOf(tags[k]!)));
+  if (dangling.length) untagLocked(dangling);
   for (const n of readdirSafe(tmpDir())) {
     if (!ownerAliveOf(n)) trash.push(path.join(tmpDir(), n));
   }

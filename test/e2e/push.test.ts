@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { describeResult, fixtures, run, uniqueName, useCtr, useRegistry, type RunResult } from './lib';
+import { createCtrEnv, describeResult, fixtures, run, uniqueName, useCtr, useRegistry, type RunResult } from './lib';
 import { BASIC_PASS, BASIC_USER, useRegistries } from './registries';
 
 const ctr = useCtr({ images: ['busybox'] });
@@ -159,6 +159,34 @@ describe('push', () => {
     expect(v.config.config.Cmd).toEqual(['cat', '/hello.txt']);
     // the base layer was in the registry already (pushed from busybox in an earlier test or now)
     ok(await ctr.run(['rm', name]), 'rm');
+  });
+
+  it('a pushed image pulled back by ctr, and an image seeded by skopeo, keep their digests when pushed again', async () => {
+    const other = createCtrEnv();
+    try {
+      const first = await push(['busybox', `${reg.host}/round/busybox:1`]);
+      const pulled = ok(await other.run(['pull', '-q', '--tls-verify=false', `${reg.host}/round/busybox:1`], { timeout: 120_000 }), 'ctr pull');
+      expect(pulled.stdout.trim()).toBe(fixtures().images.busybox.id.slice(7));
+      const x = JSON.parse(ok(await other.run(['image', 'inspect', `${reg.host}/round/busybox:1`]), 'inspect pulled').stdout)[0];
+      expect(x.RepoDigests).toContain(`${reg.host}/round/busybox@${first.digest}`);
+      // pushed again from the other store: same manifest, the registry has every blob
+      const df = path.join(other.dir, 'digest');
+      const again = ok(await other.run(['push', '--tls-verify=false', '--digestfile', df, `${reg.host}/round/busybox:1`, `${reg.host}/round/copy:1`]), 'push pulled');
+      expect(fs.readFileSync(df, 'utf8')).toBe(first.digest);
+      expect(again.stderr).not.toMatch(/ done$/m);
+      // an image skopeo put there (OCI, gzip layers) comes back with skopeo's digest
+      await reg.push('layered', 'round/seeded:1');
+      const seeded = JSON.parse((await skopeo(['inspect', '--no-tags', '--tls-verify=false', `docker://${reg.host}/round/seeded:1`])).stdout).Digest;
+      ok(await other.run(['pull', '-q', '--tls-verify=false', `${reg.host}/round/seeded:1`], { timeout: 120_000 }), 'pull seeded');
+      const df2 = path.join(other.dir, 'digest2');
+      ok(await other.run(['push', '-q', '--tls-verify=false', '--digestfile', df2, `${reg.host}/round/seeded:1`, `${reg.host}/round/seeded-copy:1`]), 'push seeded');
+      expect(fs.readFileSync(df2, 'utf8')).toBe(seeded);
+      const v = await skopeoView(`${reg.host}/round/seeded-copy:1`);
+      expect(v.digest).toBe(seeded);
+      expect(v.diffIds).toEqual(fixtures().images.layered.diffIds);
+    } finally {
+      await other.cleanup();
+    }
   });
 
   it('push -q prints nothing; DEST defaults to the image name', async () => {

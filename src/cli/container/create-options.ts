@@ -25,7 +25,7 @@ export abstract class CreateOptionsCommand extends Command {
   interactive = Option.Boolean('-i,--interactive', false, { description: 'Keep STDIN open' });
   rm = Option.Boolean('--rm', false, { description: 'Remove the container when it exits' });
   stopSignal = Option.String('--stop-signal', { description: 'Signal to stop the container' });
-  pull = Option.String('--pull', { description: 'Pull policy: missing (default), never' });
+  pull = Option.String('--pull', { description: 'Pull the image: missing (default), always, never, newer' });
   image = Option.String({ required: true, name: 'image' });
   command = Option.Proxy();
 

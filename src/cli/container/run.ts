@@ -3,6 +3,7 @@ import { Command, Option } from 'clipanion';
 import { createContainer } from '../../container/create';
 import { startAttached, startDetached } from '../../container/runtime';
 import { CreateOptionsCommand } from './create-options';
+import { ensureImage } from '../../image/pull';
 import { removeContainers } from '../../container/rm';
 import { containerDir } from '../../container/store';
 import { isActive, runtimeState } from '../../container/state';
@@ -15,6 +16,7 @@ export class RunCommand extends CreateOptionsCommand {
   sigProxy = Option.Boolean('--sig-proxy', true, { description: 'Forward received signals to the container' });
 
   async execute(): Promise<number> {
+    await ensureImage(this.image, this.pull);
     const rec = createContainer(this.request({ stdin: this.interactive && !this.detach, stdout: !this.detach, stderr: !this.detach }));
     if (this.detach) {
       try {

@@ -4,17 +4,6 @@ import { boolFlag } from '../../image/push-flags';
 
 const FORMATS = ['oci', 'v2s2', 'docker'];
 
-/** One line per finished item (until the shared util/progress display is merged). */
-function plainProgress(out: NodeJS.WritableStream) {
-  const labels = new Map<string, string>();
-  return {
-    line: (t: string) => void out.write(t + '\n'),
-    start: (k: string, label: string) => void labels.set(k, label),
-    add: () => {},
-    finish: (k: string, status = 'done') => void out.write(`${labels.get(k) ?? k} ${status}\n`),
-  };
-}
-
 export class PushCommand extends Command {
   static override paths = [['push'], ['image', 'push']];
   static override usage = Command.Usage({
@@ -58,8 +47,15 @@ export class PushCommand extends Command {
     const tls = this.tlsVerify === undefined ? undefined : boolFlag(this.tlsVerify, '--tls-verify', true);
     if (tls !== undefined) opts.tlsVerify = tls;
     if (credentials) opts.credentials = credentials;
-    if (!this.quiet) opts.progress = plainProgress(err);
-    const res = await pushImage(this.image, this.destination, opts);
+    const { createProgress, progressMode } = await import('../../util/progress.js');
+    const progress = createProgress(process.stderr, progressMode(process.stderr, this.quiet));
+    if (!this.quiet) opts.progress = progress;
+    let res;
+    try {
+      res = await pushImage(this.image, this.destination, opts);
+    } finally {
+      progress.close();
+    }
     if (this.digestfile !== undefined) {
       const fs = await import('node:fs');
       try {
