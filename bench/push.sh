@@ -153,15 +153,18 @@ if have_podman; then
 fi
 
 CTRC="$BIN/ctr --root $CTR_ROOT --runroot $CTR_RUNROOT"
+# (sync: the pages a load or a push left dirty are written before the next measured run)
 cat >"$BIN/push-wipe.sh" <<EOF
 #!/bin/sh
 rm -rf "$REGDIR/data"
+sync
 EOF
 cat >"$BIN/push-reload.sh" <<EOF
 #!/bin/sh
 rm -rf "$REGDIR/data"
 $CTRC rmi -f debian:minbase >/dev/null 2>&1
-exec $CTRC load -i "$DEB_TAR" >/dev/null
+$CTRC load -i "$DEB_TAR" >/dev/null || exit 1
+sync
 EOF
 chmod 0755 "$BIN/push-wipe.sh" "$BIN/push-reload.sh"
 

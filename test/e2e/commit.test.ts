@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { describeResult, fixtures, uniqueName, useCtr, waitFor, type RunResult } from './lib';
+import { createCtrEnv, describeResult, fixtures, uniqueName, useCtr, waitFor, type RunResult } from './lib';
 
 const ctr = useCtr({ images: ['busybox'] });
 
@@ -140,5 +140,20 @@ describe('commit', () => {
     const tmp = fs.readdirSync(path.join(ctr.root, 'layers')).filter((n) => n.startsWith('.tmp-'));
     expect(tmp).toEqual([]);
     ok(await ctr.run(['rm', name]), 'rm');
+  });
+
+  it('with the vfs driver: refused with the reason and the way out', async () => {
+    const vfs = createCtrEnv({ globalArgs: ['--storage-driver', 'vfs'] });
+    try {
+      await vfs.load('busybox');
+      const name = uniqueName('c');
+      ok(await vfs.run(['run', '--name', name, 'busybox', 'sh', '-c', 'echo x > /x']), 'run (vfs)');
+      const r = await vfs.run(['commit', name, 'vfs:1']);
+      expect(r.code, describeResult('commit (vfs)', r)).toBe(125);
+      expect(r.stderr).toMatch(/^Error: cannot commit .*overlay or fuse-overlayfs.*--storage-driver overlay/);
+      expect((await vfs.run(['images', '-q'])).stdout.trim().split('\n')).toHaveLength(1);
+    } finally {
+      await vfs.cleanup();
+    }
   });
 });
