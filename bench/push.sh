@@ -126,10 +126,10 @@ http:
   secret: ctr-bench
 EOF
 chown "$BUID:$BGID" "$REGDIR/config.yml"
-as_user sh -c "exec docker-registry serve $REGDIR/config.yml" >"$REGDIR/log" 2>&1 &
-REG_PID=$!
+rm -f "$REGDIR/pid"
+as_user sh -c "echo \$\$ >$REGDIR/pid; exec docker-registry serve $REGDIR/config.yml" >"$REGDIR/log" 2>&1 &
 cleanup() {
-  kill "$REG_PID" 2>/dev/null
+  [ -s "$REGDIR/pid" ] && kill "$(cat "$REGDIR/pid")" 2>/dev/null
   ctr_u rmi -f debian:minbase >/dev/null 2>&1
   have_podman && podman_u rmi -f debian:minbase >/dev/null 2>&1
   rm -rf "$REGDIR/data"
