@@ -101,6 +101,8 @@ export interface LayerMeta {
 export interface ImageLayerMeta extends LayerMeta {
   /** the blob as received (compressed or not), in blobs/ */
   blob?: BlobDescriptor;
+  /** when `blob` is an uncompressed tar: its gzip version made by the first push, kept so that later pushes send the same bytes */
+  compressed?: BlobDescriptor;
 }
 
 /** images/<idhex>/image.json */
@@ -468,6 +470,7 @@ export function sweepUnreferencedLocked(): string[] {
     for (const l of meta.layers) {
       layers.add(hexOf(l.chainId));
       if (l.blob) blobs.add(hexOf(l.blob.digest));
+      if (l.compressed) blobs.add(hexOf(l.compressed.digest));
     }
     blobs.add(hexOf(meta.configBlob.digest));
     if (meta.manifest) blobs.add(hexOf(meta.manifest.digest));

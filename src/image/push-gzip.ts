@@ -1,0 +1,143 @@
+/**
+ * Layer compression for commit and push: a tar stream becomes a gzip blob in blobs/.
+ *
+ * The input is cut into fixed 4 MiB pieces that are deflated in parallel on libuv's thread
+ * pool and written in order as consecutive gzip members (RFC 1952 allows several members
+ * in one file; Go's, zlib's and Python's readers read them as one stream). The output depends
+ * only on the input bytes, the piece size and the level, so compressing the same layer again
+ * gives the same digest.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { availableParallelism } from 'node:os';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { commitBlobFile } from './layers';
+import { blobsDir, ensureStoreDirs, tempName, type BlobDescriptor } from './store';
+
+const PIECE = 4 << 20;
+/**
+ * zlib level for the layers ctr compresses (commit, first push of a plain layer): 3 is the
+ * last of zlib's fast levels, about twice as fast as the default 6 for ~5% more bytes.
+ * CTR_GZIP_LEVEL (1-9) overrides it.
+ */
+export const GZIP_LEVEL = ((): number => {
+  const v = Number(process.env.CTR_GZIP_LEVEL);
+  return Number.isInteger(v) && v >= 1 && v <= 9 ? v : 3;
+})();
+
+function gzipPiece(buf: Buffer, level: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => zlib.gzip(buf, { level }, (err, out) => (err ? reject(err) : resolve(out))));
+}
+
+export interface CompressResult {
+  /** the gzip blob */
+  blob: BlobDescriptor;
+  /** sha256 of the uncompressed input */
+  diffId: string;
+  diffSize: number;
+}
+
+/**
+ * A push-based compressor writing a gzip blob: write() the uncompressed bytes (await each
+ * call: it applies back-pressure), then finish(). abort() removes the temp file.
+ */
+export class BlobCompressor {
+  private readonly tmp: string;
+  private fh: fs.promises.FileHandle | undefined;
+  private readonly outHash = createHash('sha256');
+  private readonly inHash = createHash('sha256');
+  private outSize = 0;
+  private inSize = 0;
+  private pending: Buffer[] = [];
+  private pendingSize = 0;
+  private readonly inflight: Promise<Buffer>[] = [];
+  private readonly width = Math.max(2, Math.min(8, availableParallelism() + 1));
+  private done = false;
+
+  constructor(private readonly level = GZIP_LEVEL) {
+    ensureStoreDirs();
+    this.tmp = path.join(blobsDir(), tempName('.tmp'));
+  }
+
+  private async flushOne(): Promise<void> {
+    const z = await this.inflight.shift()!;
+    this.outHash.update(z);
+    this.outSize += z.length;
+    this.fh ??= await fs.promises.open(this.tmp, 'w', 0o644);
+    await this.fh.write(z);
+  }
+
+  private async piece(p: Buffer): Promise<void> {
+    const job = gzipPiece(p, this.level);
+    job.catch(() => {}); // awaited in order by flushOne
+    this.inflight.push(job);
+    if (this.inflight.length >= this.width) await this.flushOne();
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    this.inHash.update(chunk);
+    this.inSize += chunk.length;
+    let b = chunk;
+    while (b.length) {
+      const take = Math.min(PIECE - this.pendingSize, b.length);
+      this.pending.push(b.subarray(0, take));
+      this.pendingSize += take;
+      b = b.subarray(take);
+      if (this.pendingSize === PIECE) {
+        const p = Buffer.concat(this.pending, PIECE);
+        this.pending = [];
+        this.pendingSize = 0;
+        await this.piece(p);
+      }
+    }
+  }
+
+  /**
+   * Completes the blob and moves it into blobs/ under its digest; `beforeCommit` runs just
+   * before (to lease the digest against a concurrent garbage collection).
+   */
+  async finish(beforeCommit?: (digest: string) => void): Promise<CompressResult> {
+    if (this.pendingSize || this.inSize === 0) await this.piece(Buffer.concat(this.pending, this.pendingSize));
+    this.pending = [];
+    while (this.inflight.length) await this.flushOne();
+    this.fh ??= await fs.promises.open(this.tmp, 'w', 0o644);
+    await this.fh.close();
+    this.fh = undefined;
+    const digest = `sha256:${this.outHash.digest('hex')}`;
+    beforeCommit?.(digest);
+    commitBlobFile(this.tmp, digest);
+    this.done = true;
+    return {
+      blob: { digest, size: this.outSize, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' },
+      diffId: `sha256:${this.inHash.digest('hex')}`,
+      diffSize: this.inSize,
+    };
+  }
+
+  async abort(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await Promise.allSettled(this.inflight);
+    await this.fh?.close().catch(() => {});
+    fs.rmSync(this.tmp, { force: true });
+  }
+}
+
+/** Compresses a whole stream into a gzip blob; `onBytes` sees the uncompressed bytes consumed. */
+export async function compressToBlob(
+  src: AsyncIterable<Buffer>,
+  opts: { level?: number; onBytes?: (n: number) => void; beforeCommit?: (digest: string) => void } = {},
+): Promise<CompressResult> {
+  const c = new BlobCompressor(opts.level);
+  try {
+    for await (const b of src) {
+      await c.write(b);
+      opts.onBytes?.(b.length);
+    }
+    return await c.finish(opts.beforeCommit);
+  } catch (e) {
+    await c.abort();
+    throw e;
+  }
+}
