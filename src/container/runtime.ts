@@ -3,6 +3,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CtrError } from '../util/errors';
+import { acquireLockSync } from '../state/lock';
 import { findHelper, forwardNotes, helperArgs, helperError, ensureRunroot } from '../util/helper';
 import { spawn, spawnSync } from 'node:child_process';
 import { containerDir, monitorDir } from './store';
@@ -35,24 +36,72 @@ function attachFlags(o: AttachOptions): string[] {
   return a;
 }
 
-/** Starts a created or exited container and returns once its process runs. */
-export function startDetached(rec: ContainerRecord): void {
+/**
+ * The per-container start lock: two `ctr start` of one container at once must not start two
+ * monitors (the second one would clear the first one's state files). Held from the state check
+ * until the monitor has written state.json (or exit.json); kill -9 of the holder frees it.
+ */
+function startLock(rec: ContainerRecord): () => void {
+  try {
+    return acquireLockSync(path.join(containerDir(rec.id), 'start.lock'), 120000);
+  } catch (e) {
+    if (!fs.existsSync(containerDir(rec.id))) throw new CtrError(`no such container: ${rec.name}`);
+    throw new CtrError(`cannot start container ${rec.name}: ${(e as Error).message}; try again`);
+  }
+}
+
+/**
+ * Starts a created or exited container and returns once its process runs. Returns false (and
+ * does nothing) when it is already running: another `ctr start` won the race (Docker: no-op).
+ */
+export function startDetached(rec: ContainerRecord): boolean {
   ensureRunroot();
-  clearRunState(rec);
-  const r = spawnSync(findHelper(), helperArgs(['run', containerDir(rec.id)]), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.error) throw new CtrError(`cannot run ctr-helper: ${r.error.message}`);
-  forwardNotes(r.stderr);
-  if (r.status !== 0) throw new CtrError(helperError(r.stderr), r.status && r.status > 0 ? r.status : 125);
+  const release = startLock(rec);
+  try {
+    if (isActive(runtimeState(rec))) return false;
+    clearRunState(rec);
+    const r = spawnSync(findHelper(), helperArgs(['run', containerDir(rec.id)]), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    if (r.error) throw new CtrError(`cannot run ctr-helper: ${r.error.message}`);
+    forwardNotes(r.stderr);
+    if (r.status !== 0) throw new CtrError(helperError(r.stderr), r.status && r.status > 0 ? r.status : 125);
+    return true;
+  } finally {
+    release();
+  }
 }
 
 /**
  * Starts the container with our stdio attached (the helper is the attach client) and resolves
- * with the container's exit code (or 0 when the user detached).
+ * with the container's exit code (or 0 when the user detached). When another `ctr start` got
+ * there first, attaches to the running container instead.
  */
 export function startAttached(rec: ContainerRecord, o: AttachOptions): Promise<number> {
   ensureRunroot();
-  clearRunState(rec);
-  return runAttachedHelper(['run', containerDir(rec.id), '--attach', ...attachFlags(o)]);
+  const release = startLock(rec);
+  try {
+    if (isActive(runtimeState(rec))) {
+      release();
+      return attachRunning(rec, o);
+    }
+    clearRunState(rec);
+  } catch (e) {
+    release();
+    throw e;
+  }
+  const dir = containerDir(rec.id);
+  let running = true;
+  // the lock goes once the monitor reports the start (or the failure), or the helper is gone
+  const poll = setInterval(() => {
+    if (!running || fs.existsSync(path.join(dir, 'state.json')) || fs.existsSync(path.join(dir, 'exit.json'))) {
+      clearInterval(poll);
+      release();
+    }
+  }, 10);
+  return runAttachedHelper(['run', dir, '--attach', ...attachFlags(o)]).finally(() => {
+    running = false;
+    clearInterval(poll);
+    release();
+  });
 }
 
 /** Attaches to a running container through the helper's attach client. */
