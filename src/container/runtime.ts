@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CtrError } from '../util/errors';
 import { acquireLockSync } from '../state/lock';
+import { noteRootfsMountFailure } from '../storage/driver-cache';
 import { findHelper, forwardNotes, helperArgs, helperError, ensureRunroot } from '../util/helper';
 import { spawn, spawnSync } from 'node:child_process';
 import { containerDir, monitorDir } from './store';
@@ -63,7 +64,11 @@ export function startDetached(rec: ContainerRecord): boolean {
     const r = spawnSync(findHelper(), helperArgs(['run', containerDir(rec.id)]), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     if (r.error) throw new CtrError(`cannot run ctr-helper: ${r.error.message}`);
     forwardNotes(r.stderr);
-    if (r.status !== 0) throw new CtrError(helperError(r.stderr), r.status && r.status > 0 ? r.status : 125);
+    if (r.status !== 0) {
+      const msg = helperError(r.stderr);
+      const reset = noteRootfsMountFailure(rec.driver, msg);
+      throw new CtrError(reset ? `${msg} (the automatic storage driver choice will be probed again for new containers)` : msg, r.status && r.status > 0 ? r.status : 125);
+    }
     return true;
   } finally {
     release();
@@ -97,7 +102,10 @@ export function startAttached(rec: ContainerRecord, o: AttachOptions): Promise<n
       release();
     }
   }, 10);
-  return runAttachedHelper(['run', dir, '--attach', ...attachFlags(o)]).finally(() => {
+  return runAttachedHelper(['run', dir, '--attach', ...attachFlags(o)]).then((code) => {
+    if (code >= 125) noteRootfsMountFailure(rec.driver, runtimeState(rec).error);
+    return code;
+  }).finally(() => {
     running = false;
     clearInterval(poll);
     release();

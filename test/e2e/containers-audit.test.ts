@@ -83,4 +83,37 @@ describe('start', () => {
   });
 });
 
+describe('storage driver cache', () => {
+  const cache = () => path.join(ctr.root, 'storage-driver.json');
+
+  it('a rootfs mount failure with the auto-chosen driver drops the cached choice; the next container probes again', async () => {
+    ok(await ctr.run(['run', '--rm', 'busybox', 'true']), 'run');
+    const before = JSON.parse(fs.readFileSync(cache(), 'utf8'));
+    expect(['overlay', 'fuse-overlayfs']).toContain(before.driver);
+    // an explicit driver never touches the cache
+    const pinned = ok(await ctr.run(['--storage-driver', before.driver, 'create', 'busybox', 'true']), 'create pinned').stdout.trim();
+    fs.rmSync(path.join(ctr.root, 'containers', pinned, 'work'), { recursive: true });
+    const r0 = await ctr.run(['--storage-driver', before.driver, 'start', pinned]);
+    expect(r0.code, describeResult('start pinned', r0)).toBe(125);
+    expect(fs.existsSync(cache())).toBe(true);
+    // auto: the same failure drops it, with one line that says so
+    const id = ok(await ctr.run(['create', 'busybox', 'true']), 'create').stdout.trim();
+    fs.rmSync(path.join(ctr.root, 'containers', id, 'work'), { recursive: true });
+    const r = await ctr.run(['start', id]);
+    refused(r, 'start with a broken rootfs', /probed again/);
+    expect(fs.existsSync(cache())).toBe(false);
+    ok(await ctr.run(['run', '--rm', 'busybox', 'true']), 'run after the failure');
+    const after = JSON.parse(fs.readFileSync(cache(), 'utf8'));
+    expect(after.driver).toBe(before.driver);
+    expect(after.probedAt).not.toBe(before.probedAt);
+    // start -a (attached) does the same
+    const id2 = ok(await ctr.run(['create', 'busybox', 'true']), 'create').stdout.trim();
+    fs.rmSync(path.join(ctr.root, 'containers', id2, 'work'), { recursive: true });
+    const r2 = await ctr.run(['start', '-a', id2]);
+    expect(r2.code, describeResult('start -a', r2)).toBe(125);
+    expect(fs.existsSync(cache())).toBe(false);
+    ok(await ctr.run(['rm', id, id2, pinned]), 'rm');
+  }, 60_000);
+});
+
 export { allIds, fs, inspect, path, run, waitStatus };
