@@ -31,7 +31,7 @@ die() { echo "setup-root.sh: $*" >&2; exit 1; }
 
 # ------------------------------------------------------------------ 1. packages
 PKGS=(uidmap slirp4netns fuse-overlayfs fuse3 busybox-static docker-registry skopeo jq python3
-      procps iproute2 musl-tools util-linux tar gzip)
+      procps iproute2 musl-tools util-linux tar gzip rpm)
 missing=()
 for p in "${PKGS[@]}"; do
   [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] || missing+=("$p")
