@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { describeResult, run, uniqueName, useCtr } from './lib';
+import { describeResult, fixturePath, fixtures, run, uniqueName, useCtr } from './lib';
 import { allIds, inspect, lines, ok, pidAlive, refused, runDetached, sleep, status, waitStatus } from './containers-util';
 
 const ctr = useCtr({ images: ['busybox'] });
@@ -116,4 +116,131 @@ describe('storage driver cache', () => {
   }, 60_000);
 });
 
-export { allIds, fs, inspect, path, run, waitStatus };
+describe('start -ai, attach', () => {
+  it('start -ai on a -it container: a shell on our terminal, Ctrl-P Ctrl-Q detaches and leaves it running', async () => {
+    const name = uniqueName('sai');
+    ok(await ctr.run(['create', '-it', '--name', name, 'busybox', 'sh']), 'create -it');
+    const s = ctr.tty(['start', '-ai', name]);
+    await s.expect('# ', { timeout: 15_000 });
+    s.write('echo hi-$((6*7))\r');
+    await s.expect('hi-42', { timeout: 10_000 });
+    s.write('\x10\x11');
+    const r = await s.wait(10_000);
+    expect(r.code, r.output).toBe(0);
+    expect(await status(ctr, name)).toBe('running');
+    // start -ai of the running container attaches to it; exit ends it with its code
+    const s2 = ctr.tty(['start', '-ai', name]);
+    await sleep(500);
+    s2.write('exit 4\r');
+    expect((await s2.wait(10_000)).code).toBe(4);
+    await waitStatus(ctr, name, 'exited');
+    ok(await ctr.run(['rm', name]), 'rm');
+  }, 60_000);
+
+  it('start -ai without a tty: our stdin to the container, its code is ours', async () => {
+    const name = uniqueName('sai-pipe');
+    ok(await ctr.run(['create', '-i', '--name', name, 'busybox', 'sh', '-c', 'cat; echo done; exit 6']), 'create -i');
+    const r = await ctr.run(['start', '-ai', name], { input: 'payload\n' });
+    expect(r.code, describeResult('start -ai', r)).toBe(6);
+    expect(r.stdout).toBe('payload\ndone\n');
+    ok(await ctr.run(['rm', '-v', name]), 'rm -v');
+    expect(await allIds(ctr)).not.toContain(name);
+  });
+});
+
+describe('ps -s, top', () => {
+  it('ps -s shows the writable layer and the virtual size (with the image), as Docker', async () => {
+    const id = await runDetached(ctr, ['busybox', 'sh', '-c', 'head -c 2000000 /dev/zero > /f']);
+    ok(await ctr.run(['wait', id]), 'wait');
+    const r = ok(await ctr.run(['ps', '-a', '-s', '--filter', `id=${id}`, '--format', '{{.Size}}']), 'ps -s');
+    const m = /^([0-9.]+) (kB|MB) \(virtual ([0-9.]+) (kB|MB)\)$/.exec(r.stdout.trim());
+    expect(m, r.stdout).not.toBeNull();
+    const bytes = (n: string, u: string) => Number(n) * (u === 'MB' ? 1e6 : 1e3);
+    expect(bytes(m![1]!, m![2]!)).toBeGreaterThanOrEqual(1.9e6);
+    // busybox itself is more than 1 MB
+    expect(bytes(m![3]!, m![4]!) - bytes(m![1]!, m![2]!)).toBeGreaterThan(1e6);
+    ok(await ctr.run(['rm', id]), 'rm');
+  });
+
+  it('top: ps options (Docker) and format descriptors (Podman)', async () => {
+    const id = await runDetached(ctr, ['busybox', 'sleep', '61']);
+    const def = lines(ok(await ctr.run(['top', id]), 'top').stdout);
+    expect(def[0]).toMatch(/^UID\s+PID\s+PPID/);
+    expect(def.slice(1).filter((l) => l.endsWith('sleep 61'))).toHaveLength(1);
+    const aux = lines(ok(await ctr.run(['top', id, 'aux']), 'top aux').stdout);
+    expect(aux[0]).toMatch(/^USER\s+PID\s+%CPU/);
+    expect(aux).toHaveLength(2);
+    const o = lines(ok(await ctr.run(['top', id, '-o', 'pid,comm']), 'top -o').stdout);
+    expect(o[0]).toMatch(/^\s*PID COMMAND$/);
+    expect(o[1]).toMatch(/^\s*\d+ sleep$/);
+    const d = lines(ok(await ctr.run(['top', id, 'pid', 'args']), 'top pid args').stdout);
+    expect(d[0]).toMatch(/^\s*PID COMMAND$/);
+    expect(d[1]).toMatch(/^\s*\d+ sleep 61$/);
+    // without pid among them the rows are still the container's, and no PID column shows
+    const a = lines(ok(await ctr.run(['top', id, 'args']), 'top args').stdout);
+    expect(a).toEqual(['COMMAND', 'sleep 61']);
+    refused(await ctr.run(['top', id, '--bogus-ps-option']), 'top with a bad ps option', /ps /);
+    ok(await ctr.run(['rm', '-f', id]), 'rm -f');
+  });
+});
+
+describe('a reboot (simulated)', () => {
+  it('monitors, containers and the pause process killed, the runtime dir emptied: ps -a shows them exited; start, exec, rm work', async () => {
+    const a = await runDetached(ctr, ['busybox', 'sleep', '300']);
+    const b = await runDetached(ctr, ['-it', 'busybox', 'sh']);
+    for (const id of [a, b]) {
+      const st = JSON.parse(fs.readFileSync(path.join(ctr.root, 'containers', id, 'state.json'), 'utf8'));
+      process.kill(st.monitorPid, 'SIGKILL');
+      try {
+        process.kill(st.pid, 'SIGKILL');
+      } catch {
+        /* gone with its monitor */
+      }
+    }
+    const pause = Number(fs.readFileSync(path.join(ctr.runroot, 'pause.pid'), 'utf8').split(' ')[0]);
+    process.kill(pause, 'SIGKILL');
+    await sleep(200);
+    fs.rmSync(ctr.runroot, { recursive: true, force: true });
+    const ps = lines(ok(await ctr.run(['ps', '-a', '--no-trunc', '--format', '{{.ID}} {{.State}}']), 'ps -a').stdout);
+    expect(ps).toContain(`${a} exited`);
+    expect(ps).toContain(`${b} exited`);
+    expect(lines(ok(await ctr.run(['ps', '-q']), 'ps -q').stdout)).toEqual([]);
+    ok(await ctr.run(['start', a]), 'start after the reboot');
+    expect(await status(ctr, a)).toBe('running');
+    expect(ok(await ctr.run(['exec', a, 'echo', 'exec-ok']), 'exec').stdout).toBe('exec-ok\n');
+    ok(await ctr.run(['rm', '-f', a, b]), 'rm -f');
+    expect(await allIds(ctr)).not.toContain(a);
+  }, 60_000);
+});
+
+describe('a missing helper', () => {
+  it('load, run and create fail with one line naming ctr-helper and leave nothing behind', async () => {
+    // a copy of the binary with no helper beside it (nor in ../libexec/ctr)
+    const dir = fs.mkdtempSync(path.join(ctr.dir, 'lonely-'));
+    const bin = path.join(dir, 'ctr');
+    try {
+      fs.linkSync(ctr.argv([], false)[0]!, bin);
+    } catch {
+      fs.copyFileSync(ctr.argv([], false)[0]!, bin);
+      fs.chmodSync(bin, 0o755);
+    }
+    const root = path.join(dir, 'store');
+    const argv = (args: string[]) => [bin, '--root', root, '--runroot', path.join(ctr.runroot, 'lonely'), ...args];
+    const env = { ...ctr.env, CTR_HELPER: undefined };
+    const fx = fixturePath(fixtures().images.busybox.files.docker!);
+    const l = await run(argv(['load', '-i', fx]), { env });
+    refused(l, 'load without a helper', /ctr-helper not found.*CTR_HELPER/);
+    const leftovers = fs.existsSync(root) ? fs.readdirSync(path.join(root, 'layers')).concat(fs.readdirSync(path.join(root, 'images'))) : [];
+    expect(leftovers).toEqual([]);
+    // the main store (with busybox) through the lonely binary: create refuses, nothing is added
+    const before = await allIds(ctr);
+    const r = await run([bin, '--root', ctr.root, '--runroot', ctr.runroot, 'run', '--rm', 'busybox', 'true'], { env });
+    refused(r, 'run without a helper', /ctr-helper not found/);
+    expect(await allIds(ctr)).toEqual(before);
+    const bad = await run([bin, '--root', ctr.root, '--runroot', ctr.runroot, 'run', '--rm', 'busybox', 'true'], { env: { ...env, CTR_HELPER: '/no/such/helper' } });
+    refused(bad, 'CTR_HELPER pointing nowhere', /CTR_HELPER=\/no\/such\/helper/);
+    expect(await allIds(ctr)).toEqual(before);
+  }, 60_000);
+});
+
+export { inspect };
