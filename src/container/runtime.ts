@@ -205,7 +205,9 @@ function signalFrame(sig: number): Buffer {
 export async function killContainer(rec: ContainerRecord, sig: number): Promise<void> {
   const s = await control(rec);
   await new Promise<void>((r) => s.write(signalFrame(sig), () => r()));
-  s.end();
+  // The frame is in the socket: close it now. end() alone would wait for the monitor to close
+  // its side, which it does only when the container exits (never, for a signal PID 1 ignores).
+  s.destroy();
 }
 
 /** Stops: stop signal, then SIGKILL after timeoutSec. Resolves when the container has exited. */

@@ -243,4 +243,30 @@ describe('a missing helper', () => {
   }, 60_000);
 });
 
+describe('kill, diff', () => {
+  it('kill -s with a signal the container ignores returns at once; the container keeps running', async () => {
+    // PID 1 of a PID namespace ignores signals it has no handler for
+    const id = await runDetached(ctr, ['busybox', 'sleep', '60']);
+    const r = await ctr.run(['kill', '-s', 'USR1', id], { timeout: 10_000 });
+    expect(r.timedOut).toBe(false);
+    expect(r.code, describeResult('kill -s USR1', r)).toBe(0);
+    expect(r.stdout.trim()).toBe(id);
+    await sleep(300);
+    expect(await status(ctr, id)).toBe('running');
+    ok(await ctr.run(['kill', '-s', 'SIGKILL', id]), 'kill -s SIGKILL');
+    await waitStatus(ctr, id, 'exited');
+    expect(await ctr.run(['inspect', '--format', '{{.State.ExitCode}}', id]).then((x) => x.stdout.trim())).toBe('137');
+    ok(await ctr.run(['rm', id]), 'rm');
+  });
+
+  it('diff: A/C/D as Docker, without the mount points ctr made (/etc/hosts & co.) nor /etc for them', async () => {
+    const quiet = await runDetached(ctr, ['busybox', 'true']);
+    const busy = await runDetached(ctr, ['busybox', 'sh', '-c', 'echo x > /etc/newf; rm /bin/vi; mkdir -p /data/sub']);
+    ok(await ctr.run(['wait', quiet, busy]), 'wait');
+    expect(ok(await ctr.run(['diff', quiet]), 'diff quiet').stdout).toBe('');
+    expect(lines(ok(await ctr.run(['diff', busy]), 'diff busy').stdout)).toEqual(['C /bin', 'D /bin/vi', 'A /data', 'A /data/sub', 'C /etc', 'A /etc/newf']);
+    ok(await ctr.run(['rm', quiet, busy]), 'rm');
+  });
+});
+
 export { inspect };
