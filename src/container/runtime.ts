@@ -65,6 +65,8 @@ export function startDetached(rec: ContainerRecord): boolean {
     if (r.error) throw new CtrError(`cannot run ctr-helper: ${r.error.message}`);
     forwardNotes(r.stderr);
     if (r.status !== 0) {
+      // removed by another ctr meanwhile (rm -f racing this start)
+      if (!fs.existsSync(containerDir(rec.id))) throw new CtrError(`no such container: ${rec.name}`);
       const msg = helperError(r.stderr);
       const reset = noteRootfsMountFailure(rec.driver, msg);
       throw new CtrError(reset ? `${msg} (the automatic storage driver choice will be probed again for new containers)` : msg, r.status && r.status > 0 ? r.status : 125);
@@ -218,8 +220,13 @@ export async function stopContainer(rec: ContainerRecord, stopSignal: number, ti
   try {
     s = await control(rec);
   } catch (e) {
-    st = runtimeState(rec);
-    if (!isActive(st)) return;
+    // A monitor that is ending (another ctr stopped it) has removed its socket already:
+    // give it a moment to finish before calling this a failure.
+    for (let i = 0; i < 50; i++) {
+      st = runtimeState(rec);
+      if (!isActive(st)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     throw e;
   }
   if (st.status === 'paused') s.write(signalFrame(18)); // SIGCONT so the signal can be handled
