@@ -44,11 +44,30 @@ function attachFlags(o: AttachOptions): string[] {
  */
 function startLock(rec: ContainerRecord): () => void {
   try {
-    return acquireLockSync(path.join(containerDir(rec.id), 'start.lock'), 120000);
+    return acquireLockSync(path.join(containerDir(rec.id), 'start.lock'), 120000, { mkdir: false });
   } catch (e) {
     if (!fs.existsSync(containerDir(rec.id))) throw new CtrError(`no such container: ${rec.name}`);
     throw new CtrError(`cannot start container ${rec.name}: ${(e as Error).message}; try again`);
   }
+}
+
+/**
+ * Takes the start locks of these containers (in ID order, so two callers never deadlock), for
+ * removal: a `start` running at the same time either finishes first (and rm sees it running)
+ * or finds the container gone. Containers already gone are skipped. Returns the release.
+ */
+export function lockStarts(recs: ContainerRecord[]): () => void {
+  const releases: (() => void)[] = [];
+  for (const rec of [...recs].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+    try {
+      releases.push(startLock(rec));
+    } catch {
+      /* removed meanwhile: nothing to guard */
+    }
+  }
+  return () => {
+    for (const r of releases.reverse()) r();
+  };
 }
 
 /**

@@ -44,8 +44,9 @@ export function withLockSync<T>(lockFile: string, fn: () => T, timeoutMs = 30000
  * Takes the lock (as withLockSync) and returns the function that releases it: for a lock held
  * across asynchronous work (e.g. until a container has started). Releasing twice is harmless.
  */
-export function acquireLockSync(lockFile: string, timeoutMs = 30000): () => void {
-  fs.mkdirSync(path.dirname(lockFile), { recursive: true });
+export function acquireLockSync(lockFile: string, timeoutMs = 30000, o: { mkdir?: boolean } = {}): () => void {
+  // mkdir false: the lock guards its directory's contents; when the directory goes, so does the lock (ENOENT)
+  if (o.mkdir !== false) fs.mkdirSync(path.dirname(lockFile), { recursive: true });
   const me = `${process.pid} ${selfStart()}\n`;
   const deadline = Date.now() + timeoutMs;
   let delay = 1;

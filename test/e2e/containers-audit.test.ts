@@ -269,4 +269,43 @@ describe('kill, diff', () => {
   });
 });
 
+/** Host PIDs (not zombies) whose command line contains `marker`. */
+function procsWith(marker: string): number[] {
+  const out: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ').includes(marker) && pidAlive(Number(d))) out.push(Number(d));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+describe('two shells at once', () => {
+  it('start racing rm -f: the container ends up removed, no process left, every error is one known line', async () => {
+    for (let round = 0; round < 4; round++) {
+      const secs = `${90 + round}.${Math.floor(Math.random() * 1000)}`;
+      const id = ok(await ctr.run(['create', 'busybox', 'sleep', secs]), 'create').stdout.trim();
+      const [st, rm] = await Promise.all([ctr.run(['start', id]), ctr.run(['rm', '-f', id])]);
+      expect(rm.code, describeResult('rm -f', rm)).toBe(0);
+      if (st.code !== 0) refused(st, 'start removed meanwhile', /no such container/);
+      expect(await allIds(ctr)).not.toContain(id);
+      await sleep(300);
+      expect(procsWith(`sleep ${secs}`)).toEqual([]);
+    }
+  }, 90_000);
+
+  it('three rm -f of one running container at once: it is gone, the others say no such container', async () => {
+    for (let round = 0; round < 3; round++) {
+      const id = await runDetached(ctr, ['busybox', 'sleep', '60']);
+      const rs = await Promise.all([0, 1, 2].map(() => ctr.run(['rm', '-f', id])));
+      expect(rs.filter((r) => r.code === 0).length, rs.map((r) => describeResult('rm -f', r)).join('\n')).toBeGreaterThanOrEqual(1);
+      for (const r of rs.filter((x) => x.code !== 0)) refused(r, 'rm -f racing', /no such container/);
+      expect(await allIds(ctr)).not.toContain(id);
+    }
+  }, 60_000);
+});
+
 export { inspect };
