@@ -267,7 +267,9 @@ export async function waitContainer(rec: ContainerRecord): Promise<number> {
   for (;;) {
     const st: RuntimeState = runtimeState(rec);
     if (st.status === 'exited') return st.exitCode;
-    if (isActive(st)) {
+    // a created container being started has its monitor's socket before its state file
+    const starting = st.status === 'created' && fs.existsSync(path.join(monitorDir(rec.id), 'attach'));
+    if (isActive(st) || starting) {
       try {
         const s = await control(rec);
         const code = await waitExitFrame(s, -1);
@@ -280,7 +282,9 @@ export async function waitContainer(rec: ContainerRecord): Promise<number> {
       const after = runtimeState(rec);
       if (after.status === 'exited') return after.exitCode;
     }
-    await new Promise((r) => setTimeout(r, 100));
+    // created: poll often, so the monitor of a short-lived --rm container (gone with its
+    // record) is caught while it runs; its exit frame is the only place its code is left
+    await new Promise((r) => setTimeout(r, st.status === 'created' ? 15 : 100));
     if (!fs.existsSync(containerDir(rec.id))) throw new CtrError(`no such container: ${rec.name}`);
   }
 }

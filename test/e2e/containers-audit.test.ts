@@ -38,6 +38,18 @@ describe('wait', () => {
     refused(r, 'wait on a removed container', /no such container/);
   }, 30_000);
 
+  it('on a created --rm container: the code comes from its monitor (the record is gone when it ends)', async () => {
+    const id = ok(await ctr.run(['create', '--rm', 'busybox', 'sh', '-c', 'sleep 0.5; exit 8']), 'create --rm').stdout.trim();
+    const w = ctr.spawn(['wait', id]);
+    w.closeStdin();
+    await sleep(800);
+    ok(await ctr.run(['start', id]), 'start');
+    const r = await w.wait(20_000);
+    expect(r.code, describeResult('wait', r)).toBe(0);
+    expect(r.stdout.trim()).toBe('8');
+    expect(await allIds(ctr)).not.toContain(id);
+  }, 40_000);
+
   it('on a container that does not exist: one error, exit 125', async () => {
     refused(await ctr.run(['wait', 'no-such-container-x']), 'wait unknown', /no such container/);
   });
