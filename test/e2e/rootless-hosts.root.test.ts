@@ -106,5 +106,4 @@ describe.skipIf(!ready || !fs.existsSync('/usr/bin/fuse-overlayfs'))('/dev/fuse 
     expect(errs[0]).toMatch(/^Error: \/dev\/fuse is not accessible.*chmod 0666 \/dev\/fuse.*vfs/);
     expect((await u.run(['ps', '-aq'])).stdout.trim()).toBe('');
   });
-
 });
