@@ -75,6 +75,19 @@ int listen_unix(const char *path) {
   return s;
 }
 
+/* write_all for a socket whose peer may be gone: EPIPE instead of SIGPIPE. */
+static int send_all_nosig(int sock, const void *buf, size_t n) {
+  const char *p = buf;
+  while (n) {
+    ssize_t w = send(sock, p, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
 int send_frame(int fd, int type, const void *payload, uint32_t n) {
   unsigned char h[5] = {(unsigned char)type, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
                         (unsigned char)(n >> 8), (unsigned char)n};
@@ -177,7 +190,11 @@ int attach_hello(int sock, const struct attach_opts *o) {
     resize_frame(buf + 6, r, c);
     n += 9;
   }
-  return write_all(sock, buf, n); /* one write: hello and size arrive together */
+  /* one write: hello and size arrive together. A monitor that is already gone (the container
+     failed during setup and the monitor closed the socket) is not an error here: the caller
+     learns why from the status pipe or from the next read (and no SIGPIPE kills us meanwhile). */
+  if (send_all_nosig(sock, buf, n) < 0) return (errno == EPIPE || errno == ECONNRESET) ? 0 : -1;
+  return 0;
 }
 
 static struct termios g_saved;
@@ -297,7 +314,7 @@ int attach_loop(int sock, const struct attach_opts *o) {
         if (hit) {
           /* flush what came before the keys, then leave the container running */
           set_nonblock(sock, 0);
-          write_all(sock, q.p, q.len);
+          send_all_nosig(sock, q.p, q.len);
           restore_term();
           return 0;
         }

@@ -8,6 +8,7 @@
 #      /etc/subgid ranges, user namespaces enabled, newuidmap/newgidmap usable
 #   3. its runtime dir /run/user/UID (nothing else creates it on a host without logind)
 #   4. /dev/fuse and /dev/net/tun usable by everybody (0666; some VMs ship them 0600)
+#   4b. a second user without sub-IDs (CTR_TEST_NOSUB_USER, default ctrnosub)
 #   5. a checkout the test user can read. When the test user can already read REPO (e.g.
 #      /work/main, /tmp/clone) the tests run in place and only dist/ and native/build are
 #      made world-readable. Otherwise (a clone under /root, which is 0700) the files the
@@ -31,7 +32,7 @@ die() { echo "setup-root.sh: $*" >&2; exit 1; }
 
 # ------------------------------------------------------------------ 1. packages
 PKGS=(uidmap slirp4netns fuse-overlayfs fuse3 busybox-static docker-registry skopeo jq python3
-      procps iproute2 musl-tools util-linux tar gzip apache2-utils openssl)
+      procps iproute2 musl-tools util-linux tar gzip apache2-utils openssl rpm)
 missing=()
 for p in "${PKGS[@]}"; do
   [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] || missing+=("$p")
@@ -47,6 +48,15 @@ fi
 bash "$REPO/packaging/setup-user.sh" --create "$TEST_USER"
 TUID=$(id -u "$TEST_USER")
 TGID=$(id -g "$TEST_USER")
+
+# ------------------------------------------------------------------ 4b. a user without sub-IDs
+# For the single-ID mapping tests (test/e2e/rootless-hosts.root.test.ts): a system user, which
+# useradd gives no /etc/subuid range.
+NOSUB_USER=${CTR_TEST_NOSUB_USER:-ctrnosub}
+if ! id "$NOSUB_USER" >/dev/null 2>&1; then
+  log "creating $NOSUB_USER (no sub-IDs)"
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$NOSUB_USER"
+fi
 
 # ------------------------------------------------------------------ 5. a checkout the test user can read
 if [ -e "$WORK" ] && [ "$(stat -c %u "$WORK")" != 0 ]; then

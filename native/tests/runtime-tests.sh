@@ -7,7 +7,10 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 H=${CTR_HELPER:-$HERE/../build/ctr-helper}
-RD=${XDG_RUNTIME_DIR:-/tmp/ctr-$(id -u)}/ctr-runtime-test
+# A rundir (hence a pause process) of our own: another run of this script at the same time
+# (the same user's test suites side by side) kills its pause at the end, never ours.
+RUNBASE=${XDG_RUNTIME_DIR:-/tmp}
+RD=${CTR_RT_RUNDIR:-$(mktemp -d "$RUNBASE/ctr-rt-run.XXXXXX")} || { echo "cannot create a rundir in $RUNBASE"; exit 1; }
 W=${TESTDIR:-$(mktemp -d /tmp/ctr-rt.XXXXXX)}
 HR=("$H" --rundir "$RD")
 pass=0 fails=0
@@ -17,6 +20,9 @@ eq() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "expected [$2] got [$3]";
 has() { case "$3" in *"$2"*) ok "$1" ;; *) bad "$1" "no [$2] in [$3]" ;; esac; }
 mk() { local b=$1; shift; rm -rf "$W/$b"; node "$HERE/mkbundle.js" "$W/$b" "$@"; }
 run() { "${HR[@]}" run "$W/$1" --attach "${@:2}"; }
+# Under load (test files side by side on 2 CPUs) nothing is instant: wait for a condition
+# (a shell command) for up to 10 s instead of sleeping a fixed time.
+waitfor() { local i; for i in $(seq 1 100); do eval "$1" && return 0; sleep 0.1; done; return 1; }
 jpid() { sed 's/.*"pid":\([0-9]*\).*/\1/'; }
 proc() { # PROCESS_JSON file from args: proc NAME ARGS_JSON [extra json members]
   printf '{"args":%s,"env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"cwd":"/"%s}\n' "$2" "${3:-}" > "$W/$1.json"
@@ -38,7 +44,7 @@ mk b4 "$W/rootfs" -- /bin/noexec; err=$(run b4 2>&1); eq "not executable: 126" 1
 has "permission denied message" "/bin/noexec: permission denied" "$err"
 mk b5 "$W/rootfs" -- /no/such; run b5 2>/dev/null; eq "missing path: 127" 127 $?
 out=$("${HR[@]}" run "$W/b1"); has "run prints pid json" '"monitorPid":' "$out"
-sleep 0.2
+waitfor '[ -f "$W/b1/exit.json" ]'
 has "state file" '"bootId":"' "$(cat "$W/b1/state.json")"
 has "startedAt RFC 3339 ns" 'Z"' "$(grep -o '"startedAt":"[0-9T:.-]*Z"' "$W/b1/state.json")"
 has "log line" '{"log":"hi\n","stream":"stdout","time":"' "$(cat "$W/b1/ctr.log")"
@@ -88,9 +94,10 @@ if run i3 --stdin < "$W/rnd" | cmp -s - "$W/rnd"; then ok "binary stdin/stdout r
 mk z1 "$W/rootfs" -- sh -c '(sleep 0.1 &); exec sleep 30'
 mk z2 "$W/rootfs" --init -- sh -c '(sleep 0.1 &); exec sleep 30'
 p1=$("${HR[@]}" run "$W/z1" | jpid); p2=$("${HR[@]}" run "$W/z2" | jpid)
-sleep 0.5
 PS=$(proc ps '["ps","-o","stat,pid,args"]')
-out1=$("${HR[@]}" exec "$p1" "$PS"); out2=$("${HR[@]}" exec "$p2" "$PS")
+# the orphan has exited once the namespace holds no `sleep 0.1` that is not a zombie
+waitfor 'out1=$("${HR[@]}" exec "$p1" "$PS"); case "$out1" in *"Z "*) true ;; *) false ;; esac'
+waitfor 'out2=$("${HR[@]}" exec "$p2" "$PS"); case "$out2" in *"sleep 0.1"*) false ;; *) true ;; esac'
 has "without init the orphan stays a zombie" "Z " "$out1"
 case "$out2" in *"Z "*) bad "init reaps zombies" "$out2" ;; *) ok "init reaps zombies" ;; esac
 has "init is PID 1 named ctr-init" "1 ctr-init" "$out2"
@@ -98,7 +105,7 @@ EXE=$(proc exe '["sh","-c","readlink /proc/1/exe; echo x >> /proc/1/exe || echo 
 out=$("${HR[@]}" exec "$p2" "$EXE" 2>/dev/null)
 has "init image is a sealed memfd" "memfd:ctr-init" "$out"; has "init image not writable" sealed "$out"
 eq "pids lists the namespace (init + sleep)" 2 "$("${HR[@]}" pids "$p2" | wc -l)"
-"${HR[@]}" signal-all "$p2" TERM; sleep 0.3
+"${HR[@]}" signal-all "$p2" TERM; waitfor '[ -f "$W/z2/exit.json" ]'
 has "signal-all TERM through init: 143" '"exitCode":143' "$(cat "$W/z2/exit.json")"
 
 # --- exec
@@ -109,13 +116,13 @@ has "exec user" "uid=1000(user) gid=29(audio)" "$out"
 has "exec cwd created" "/tmp/x" "$out"
 NF=$(proc nf '["nosuch"]'); "${HR[@]}" exec "$p1" "$NF" 2>/dev/null; eq "exec not found: 127" 127 $?
 TT=$(proc tt '["tty"]' ',"terminal":true'); has "exec --tty" "/dev/pts/" "$(script -qc "'$H' --rundir '$RD' exec $p1 $TT --tty" /dev/null)"
-BG=$(proc bg '["sh","-c","sleep 1"]'); "${HR[@]}" exec "$p1" "$BG" --detach; eq "exec --detach" 0 $?
-has "detached exec runs in the container" "sleep 1" "$("${HR[@]}" exec "$p1" "$PS")"
+BG=$(proc bg '["sh","-c","sleep 7"]'); "${HR[@]}" exec "$p1" "$BG" --detach; eq "exec --detach" 0 $?
+has "detached exec runs in the container" "sleep 7" "$("${HR[@]}" exec "$p1" "$PS")"
 
 # --- attach socket: signals, stdin, exit frame
 S=$HERE/sockctl.py
-mk a1 "$W/rootfs" -- sh -c 'trap "echo got TERM; exit 42" TERM; while true; do sleep 0.05; done'
-"${HR[@]}" run "$W/a1" >/dev/null; sleep 0.2
+mk a1 "$W/rootfs" -- sh -c 'trap "echo got TERM; exit 42" TERM; echo ready; while true; do sleep 0.05; done'
+"${HR[@]}" run "$W/a1" >/dev/null; waitfor 'grep -q ready "$W/a1/ctr.log"'
 eq "signal frame, exit frame" "exit 42" "$(python3 "$S" "$W/a1/mon/attach" signal 15)"
 mk a2 "$W/rootfs" --stdin -- sh -c 'read x; echo got $x; echo done >&2'
 "${HR[@]}" run "$W/a2" >/dev/null
@@ -125,8 +132,9 @@ has "stdin frame" "out: got hello" "$out"; has "stderr frame" "err: done" "$out"
 python3 "$S" "$W/z1/mon/attach" signal 9 >/dev/null
 has "SIGKILL: 137 and signal 9" '"exitCode":137,' "$(cat "$W/z1/exit.json")"
 has "signal in the exit file" '"signal":9' "$(cat "$W/z1/exit.json")"
-mk a3 "$W/rootfs" -- sh -c 'trap "echo got USR1" USR1; trap "exit 9" TERM; while true; do sleep 0.05; done'
-"${HR[@]}" run "$W/a3" --attach --sig-proxy > "$W/a3.out" & c=$!; sleep 0.4; kill -USR1 $c; sleep 0.3; kill -TERM $c; wait $c
+mk a3 "$W/rootfs" -- sh -c 'trap "echo got USR1" USR1; trap "exit 9" TERM; echo ready; while true; do sleep 0.05; done'
+"${HR[@]}" run "$W/a3" --attach --sig-proxy > "$W/a3.out" & c=$!
+waitfor 'grep -q ready "$W/a3.out"'; kill -USR1 $c; waitfor 'grep -q "got USR1" "$W/a3.out"'; kill -TERM $c; wait $c
 eq "sig-proxy exit" 9 $?; has "sig-proxy USR1" "got USR1" "$(cat "$W/a3.out")"
 "${HR[@]}" attach "$W/b1/mon/attach" 2>/dev/null; eq "attach to a stopped container: 125" 125 $?
 
@@ -179,7 +187,7 @@ eq "host network: read-only /sys bind" ro-sys "$(run n3)"
 
 # --- monitor memory
 mk v1 "$W/rootfs" -- sleep 5
-mp=$("${HR[@]}" run "$W/v1" | sed 's/.*"monitorPid":\([0-9]*\).*/\1/'); sleep 0.2
+mp=$("${HR[@]}" run "$W/v1" | sed 's/.*"monitorPid":\([0-9]*\).*/\1/')
 rss=$(awk '/VmRSS/ {print $2}' /proc/$mp/status)
 [ "$rss" -lt 1024 ] && ok "monitor VmRSS ${rss} kB < 1 MiB" || bad "monitor VmRSS" "$rss kB"
 eq "monitor name" ctr-monitor "$(cat /proc/$mp/comm)"
@@ -188,4 +196,5 @@ python3 "$S" "$W/v1/mon/attach" signal 9 >/dev/null
 echo "# $pass passed, $fails failed"
 [ $fails = 0 ] && "${HR[@]}" userns-exec -- rm -rf "$W"
 [ $ROOTLESS = 1 ] && [ -f "$RD/pause.pid" ] && kill -9 "$(cut -d' ' -f1 "$RD/pause.pid")" 2>/dev/null
+[ -z "${CTR_RT_RUNDIR:-}" ] && rm -rf "$RD"
 exit $((fails > 0))

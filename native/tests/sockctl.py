@@ -14,19 +14,27 @@ def main():
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
     flags = {'signal': 0, 'wait': 0, 'read': 6, 'stdin': 7}[cmd]
-    s.sendall(frame(7, bytes([flags])))
+    out = frame(7, bytes([flags]))
     if cmd == 'signal':
-        s.sendall(frame(6, struct.pack('>I', int(sys.argv[3]))))
+        out += frame(6, struct.pack('>I', int(sys.argv[3])))
     if cmd == 'stdin':
-        s.sendall(frame(0, sys.argv[3].encode()))
-        s.sendall(frame(5))
+        out += frame(0, sys.argv[3].encode()) + frame(5)
+    # One write, as the C client does. The container may be done (and the monitor may have
+    # closed the connection) before all of it is sent: what it wrote is still ours to read.
+    try:
+        s.sendall(out)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
     deadline = time.time() + (float(sys.argv[3]) if cmd == 'read' else 30)
     buf = b''
     while time.time() < deadline:
         r, _, _ = select.select([s], [], [], max(0, deadline - time.time()))
         if not r:
             break
-        d = s.recv(65536)
+        try:
+            d = s.recv(65536)
+        except ConnectionResetError:
+            d = b''
         if not d:
             print('EOF')
             return

@@ -42,6 +42,7 @@ export async function containerChanges(rec: ContainerRecord): Promise<Change[]> 
   // Mount points ctr itself created for /etc/hosts & co. and -v are not the user's changes.
   const mountPoints = new Set(['/etc/hosts', '/etc/hostname', '/etc/resolv.conf', ...rec.mounts.map((m) => m.Destination)]);
   const out = new Map<string, Change>();
+  const skipped: string[] = [];
   for (const raw of names) {
     const rel = raw.replace(/\/$/, '');
     const base = path.posix.basename(rel);
@@ -53,8 +54,19 @@ export async function containerChanges(rec: ContainerRecord): Promise<Change[]> 
       continue;
     }
     const p = `/${rel}`;
-    if (mountPoints.has(p) && !inImage(rel)) continue;
+    if (mountPoints.has(p) && !inImage(rel)) {
+      skipped.push(p);
+      continue;
+    }
     out.set(p, { Path: p, Kind: inImage(rel) ? 0 : 1 });
+  }
+  // A directory of the image that is in the upper layer only because a mount point was made in
+  // it (/etc for /etc/hosts) is not a change either, unless something else changed inside it.
+  const ancestors = new Set<string>();
+  for (const m of skipped) for (let d = path.posix.dirname(m); d !== '/'; d = path.posix.dirname(d)) ancestors.add(d);
+  for (const d of [...ancestors].sort((a, b) => b.length - a.length)) {
+    if (out.get(d)?.Kind !== 0) continue;
+    if (![...out.keys()].some((k) => k.startsWith(`${d}/`))) out.delete(d);
   }
   return [...out.values()].sort((a, b) => (a.Path < b.Path ? -1 : a.Path > b.Path ? 1 : 0));
 }

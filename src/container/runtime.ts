@@ -3,6 +3,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CtrError } from '../util/errors';
+import { acquireLockSync } from '../state/lock';
+import { noteRootfsMountFailure } from '../storage/driver-cache';
 import { findHelper, forwardNotes, helperArgs, helperError, ensureRunroot } from '../util/helper';
 import { spawn, spawnSync } from 'node:child_process';
 import { containerDir, monitorDir } from './store';
@@ -35,24 +37,100 @@ function attachFlags(o: AttachOptions): string[] {
   return a;
 }
 
-/** Starts a created or exited container and returns once its process runs. */
-export function startDetached(rec: ContainerRecord): void {
+/**
+ * The per-container start lock: two `ctr start` of one container at once must not start two
+ * monitors (the second one would clear the first one's state files). Held from the state check
+ * until the monitor has written state.json (or exit.json); kill -9 of the holder frees it.
+ */
+function startLock(rec: ContainerRecord): () => void {
+  try {
+    return acquireLockSync(path.join(containerDir(rec.id), 'start.lock'), 120000, { mkdir: false });
+  } catch (e) {
+    if (!fs.existsSync(containerDir(rec.id))) throw new CtrError(`no such container: ${rec.name}`);
+    throw new CtrError(`cannot start container ${rec.name}: ${(e as Error).message}; try again`);
+  }
+}
+
+/**
+ * Takes the start locks of these containers (in ID order, so two callers never deadlock), for
+ * removal: a `start` running at the same time either finishes first (and rm sees it running)
+ * or finds the container gone. Containers already gone are skipped. Returns the release.
+ */
+export function lockStarts(recs: ContainerRecord[]): () => void {
+  const releases: (() => void)[] = [];
+  for (const rec of [...recs].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+    try {
+      releases.push(startLock(rec));
+    } catch {
+      /* removed meanwhile: nothing to guard */
+    }
+  }
+  return () => {
+    for (const r of releases.reverse()) r();
+  };
+}
+
+/**
+ * Starts a created or exited container and returns once its process runs. Returns false (and
+ * does nothing) when it is already running: another `ctr start` won the race (Docker: no-op).
+ */
+export function startDetached(rec: ContainerRecord): boolean {
   ensureRunroot();
-  clearRunState(rec);
-  const r = spawnSync(findHelper(), helperArgs(['run', containerDir(rec.id)]), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.error) throw new CtrError(`cannot run ctr-helper: ${r.error.message}`);
-  forwardNotes(r.stderr);
-  if (r.status !== 0) throw new CtrError(helperError(r.stderr), r.status && r.status > 0 ? r.status : 125);
+  const release = startLock(rec);
+  try {
+    if (isActive(runtimeState(rec))) return false;
+    clearRunState(rec);
+    const r = spawnSync(findHelper(), helperArgs(['run', containerDir(rec.id)]), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    if (r.error) throw new CtrError(`cannot run ctr-helper: ${r.error.message}`);
+    forwardNotes(r.stderr);
+    if (r.status !== 0) {
+      // removed by another ctr meanwhile (rm -f racing this start)
+      if (!fs.existsSync(containerDir(rec.id))) throw new CtrError(`no such container: ${rec.name}`);
+      const msg = helperError(r.stderr);
+      const reset = noteRootfsMountFailure(rec.driver, msg);
+      throw new CtrError(reset ? `${msg} (the automatic storage driver choice will be probed again for new containers)` : msg, r.status && r.status > 0 ? r.status : 125);
+    }
+    return true;
+  } finally {
+    release();
+  }
 }
 
 /**
  * Starts the container with our stdio attached (the helper is the attach client) and resolves
- * with the container's exit code (or 0 when the user detached).
+ * with the container's exit code (or 0 when the user detached). When another `ctr start` got
+ * there first, attaches to the running container instead.
  */
 export function startAttached(rec: ContainerRecord, o: AttachOptions): Promise<number> {
   ensureRunroot();
-  clearRunState(rec);
-  return runAttachedHelper(['run', containerDir(rec.id), '--attach', ...attachFlags(o)]);
+  const release = startLock(rec);
+  try {
+    if (isActive(runtimeState(rec))) {
+      release();
+      return attachRunning(rec, o);
+    }
+    clearRunState(rec);
+  } catch (e) {
+    release();
+    throw e;
+  }
+  const dir = containerDir(rec.id);
+  let running = true;
+  // the lock goes once the monitor reports the start (or the failure), or the helper is gone
+  const poll = setInterval(() => {
+    if (!running || fs.existsSync(path.join(dir, 'state.json')) || fs.existsSync(path.join(dir, 'exit.json'))) {
+      clearInterval(poll);
+      release();
+    }
+  }, 10);
+  return runAttachedHelper(['run', dir, '--attach', ...attachFlags(o)]).then((code) => {
+    if (code >= 125) noteRootfsMountFailure(rec.driver, runtimeState(rec).error);
+    return code;
+  }).finally(() => {
+    running = false;
+    clearInterval(poll);
+    release();
+  });
 }
 
 /** Attaches to a running container through the helper's attach client. */
@@ -148,7 +226,9 @@ function signalFrame(sig: number): Buffer {
 export async function killContainer(rec: ContainerRecord, sig: number): Promise<void> {
   const s = await control(rec);
   await new Promise<void>((r) => s.write(signalFrame(sig), () => r()));
-  s.end();
+  // The frame is in the socket: close it now. end() alone would wait for the monitor to close
+  // its side, which it does only when the container exits (never, for a signal PID 1 ignores).
+  s.destroy();
 }
 
 /** Stops: stop signal, then SIGKILL after timeoutSec. Resolves when the container has exited. */
@@ -159,8 +239,13 @@ export async function stopContainer(rec: ContainerRecord, stopSignal: number, ti
   try {
     s = await control(rec);
   } catch (e) {
-    st = runtimeState(rec);
-    if (!isActive(st)) return;
+    // A monitor that is ending (another ctr stopped it) has removed its socket already:
+    // give it a moment to finish before calling this a failure.
+    for (let i = 0; i < 50; i++) {
+      st = runtimeState(rec);
+      if (!isActive(st)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     throw e;
   }
   if (st.status === 'paused') s.write(signalFrame(18)); // SIGCONT so the signal can be handled
@@ -182,7 +267,9 @@ export async function waitContainer(rec: ContainerRecord): Promise<number> {
   for (;;) {
     const st: RuntimeState = runtimeState(rec);
     if (st.status === 'exited') return st.exitCode;
-    if (isActive(st)) {
+    // a created container being started has its monitor's socket before its state file
+    const starting = st.status === 'created' && fs.existsSync(path.join(monitorDir(rec.id), 'attach'));
+    if (isActive(st) || starting) {
       try {
         const s = await control(rec);
         const code = await waitExitFrame(s, -1);
@@ -195,7 +282,9 @@ export async function waitContainer(rec: ContainerRecord): Promise<number> {
       const after = runtimeState(rec);
       if (after.status === 'exited') return after.exitCode;
     }
-    await new Promise((r) => setTimeout(r, 100));
+    // created: poll often, so the monitor of a short-lived --rm container (gone with its
+    // record) is caught while it runs; its exit frame is the only place its code is left
+    await new Promise((r) => setTimeout(r, st.status === 'created' ? 15 : 100));
     if (!fs.existsSync(containerDir(rec.id))) throw new CtrError(`no such container: ${rec.name}`);
   }
 }

@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CtrError } from '../util/errors';
+import { findHelper } from '../util/helper';
 import { decompressed, DecompressError, layerMediaType, detectCompression } from './compression';
 import { chainIds, hexOf, isSha256Digest, sha256Digest } from './digest';
 import { blobTarStream, commitBlobFile, commitLayer, readLayerMeta, unpackLayerStream, writeBlob } from './layers';
@@ -347,6 +348,7 @@ async function verifyBlob(digest: string, diffId: string, what: string): Promise
 
 /** Installs verified images: blobs into blobs/, layers unpacked (shared ones reused), image committed. */
 export async function installImages(pending: PendingImage[], lease: Lease): Promise<LoadedImage[]> {
+  findHelper(); // every layer goes through `ctr-helper untar`
   let known: Map<string, string> | undefined;
   /** layer blobs of committed images (verified when they were loaded) → their diff IDs */
   const verified = (): Map<string, string> => {
@@ -430,6 +432,7 @@ export async function installImages(pending: PendingImage[], lease: Lease): Prom
  * "from stdin"); `warn` receives notes (invalid names skipped...).
  */
 export async function loadArchive(input: AsyncIterable<Buffer>, label: string, warn: (s: string) => void): Promise<LoadedImage[]> {
+  findHelper(); // layers are unpacked by the helper: without it, fail before anything is written
   collectGarbage();
   const st = new Staging();
   const lease = new Lease();

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CtrError } from '../util/errors';
+import { findHelper } from '../util/helper';
 import { goArch, installImages } from './archive';
 import { applyChanges } from './change';
 import { layerMediaType } from './compression';
@@ -44,6 +45,7 @@ async function* teeToFile(src: AsyncIterable<Buffer>, file: string, result: { di
 export async function importTarball(input: AsyncIterable<Buffer>, opts: ImportOptions): Promise<string> {
   // the changes are checked before any data is read
   const runtime: ImageRuntimeConfig = applyChanges({}, opts.changes);
+  findHelper(); // the rootfs is unpacked by the helper: without it, fail before anything is written
   collectGarbage();
   ensureStoreDirs();
   const lease = new Lease();

@@ -32,7 +32,21 @@ function sleepMs(ms: number): void {
  * is gone is taken over. Synchronous on purpose: held for short metadata updates only.
  */
 export function withLockSync<T>(lockFile: string, fn: () => T, timeoutMs = 30000): T {
-  fs.mkdirSync(path.dirname(lockFile), { recursive: true });
+  const release = acquireLockSync(lockFile, timeoutMs);
+  try {
+    return fn();
+  } finally {
+    release();
+  }
+}
+
+/**
+ * Takes the lock (as withLockSync) and returns the function that releases it: for a lock held
+ * across asynchronous work (e.g. until a container has started). Releasing twice is harmless.
+ */
+export function acquireLockSync(lockFile: string, timeoutMs = 30000, o: { mkdir?: boolean } = {}): () => void {
+  // mkdir false: the lock guards its directory's contents; when the directory goes, so does the lock (ENOENT)
+  if (o.mkdir !== false) fs.mkdirSync(path.dirname(lockFile), { recursive: true });
   const me = `${process.pid} ${selfStart()}\n`;
   const deadline = Date.now() + timeoutMs;
   let delay = 1;
@@ -76,15 +90,17 @@ export function withLockSync<T>(lockFile: string, fn: () => T, timeoutMs = 30000
     sleepMs(delay);
     delay = Math.min(delay * 2, 50);
   }
-  try {
-    return fn();
-  } finally {
+  let held = true;
+  return () => {
+    if (!held) return;
+    held = false;
     try {
-      fs.unlinkSync(lockFile);
+      // only our own lock: a stale-lock takeover may have replaced it (owner killed and back?)
+      if (fs.readFileSync(lockFile, 'utf8') === me) fs.unlinkSync(lockFile);
     } catch {
       /* gone */
     }
-  }
+  };
 }
 
 function isOld(file: string): boolean {

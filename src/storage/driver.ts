@@ -21,26 +21,10 @@ import { CtrError } from '../util/errors';
 import { ensureRunroot, findHelper, helperArgs, helperError } from '../util/helper';
 import { tarBuffer } from '../image/tarstream';
 import { owner, removeTrees, tmpDir } from '../image/store';
-import { loadConfig } from './config';
+import { cacheFile, configuredDriver, dropCache, readCache, DRIVERS, type CacheFile, type DriverChoice, type DriverName } from './driver-cache';
 
-export type DriverName = 'overlay' | 'fuse-overlayfs' | 'vfs';
-export const DRIVERS: DriverName[] = ['overlay', 'fuse-overlayfs', 'vfs'];
-
-export interface DriverChoice {
-  name: DriverName;
-  reason: string;
-}
-
-interface CacheFile {
-  driver: DriverName;
-  reason: string;
-  probedAt: string;
-  key: string;
-  attempts?: Record<string, string>;
-}
-
-const cacheFile = () => path.join(context().root, 'storage-driver.json');
-
+export type { DriverName, DriverChoice } from './driver-cache';
+export { DRIVERS, configuredDriver, cachedStorageDriver, noteRootfsMountFailure } from './driver-cache';
 import { which } from '../util/which';
 
 function fileKey(p: string | undefined): string {
@@ -65,27 +49,6 @@ function probeKey(): string {
 }
 
 let resolved: DriverChoice | undefined;
-
-function validate(value: string, where: string): DriverName | 'auto' {
-  if (value === 'auto' || (DRIVERS as string[]).includes(value)) return value as DriverName | 'auto';
-  throw new CtrError(`invalid storage driver "${value}" ${where}: use one of auto, ${DRIVERS.join(', ')}`);
-}
-
-/** The configured driver (without probing): an explicit name, or 'auto' with where it came from. */
-export function configuredDriver(): { name: DriverName | 'auto'; reason: string } {
-  const g = getGlobalOptions().storageDriver;
-  if (g) return { name: g, reason: 'set by --storage-driver' };
-  const env = process.env.CTR_STORAGE_DRIVER;
-  if (env) return { name: validate(env, 'in CTR_STORAGE_DRIVER'), reason: 'set by CTR_STORAGE_DRIVER' };
-  const { config, sources } = loadConfig();
-  const d = config.storage?.driver;
-  if (d !== undefined) {
-    const src = sources['storage.driver'] ?? 'the configuration file';
-    if (typeof d !== 'string') throw new CtrError(`invalid storage.driver in ${src}: expected a string`);
-    return { name: validate(d, `in ${src}`), reason: `set in ${src}` };
-  }
-  return { name: 'auto', reason: 'auto' };
-}
 
 /**
  * The driver new containers use, and why. `auto` probes once per store (cached). Never
@@ -120,32 +83,10 @@ export function resolveStorageDriver(): DriverChoice {
   return resolved;
 }
 
-/** The cached auto choice, without probing (undefined when none yet). */
-export function cachedStorageDriver(): DriverChoice | undefined {
-  const conf = configuredDriver();
-  if (conf.name !== 'auto') return { name: conf.name, reason: conf.reason };
-  const c = readCache();
-  return c ? { name: c.driver, reason: c.reason } : undefined;
-}
-
 /** Forget the probe result (call when a mount with the chosen driver failed): the next use probes again. */
 export function invalidateStorageDriverCache(): void {
   resolved = undefined;
-  try {
-    fs.unlinkSync(cacheFile());
-  } catch {
-    /* none */
-  }
-}
-
-function readCache(): CacheFile | undefined {
-  try {
-    const c = readJson<CacheFile>(cacheFile());
-    if (c && (DRIVERS as string[]).includes(c.driver) && typeof c.key === 'string') return c;
-  } catch {
-    /* damaged: probe again */
-  }
-  return undefined;
+  dropCache();
 }
 
 function probeAll(): DriverChoice & { attempts: Record<string, string> } {

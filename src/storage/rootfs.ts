@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CtrError } from '../util/errors';
-import { runHelperSync } from '../util/helper';
+import { findHelper, runHelperSync } from '../util/helper';
 import { layerPath, removeTrees, withStoreLock } from '../image/store';
 import type { ImageRecord, RootfsSpec } from '../image/types';
 import { resolveStorageDriver, type DriverName } from './driver';
@@ -32,6 +32,7 @@ function checkLayers(image: ImageRecord): void {
  * sees the image in use.
  */
 export function createContainerRootfs(containerDir: string, image: ImageRecord, driver?: DriverName): RootfsSpec {
+  findHelper(); // one clear line when it is missing (the probe would otherwise settle on vfs)
   const name = driver ?? resolveStorageDriver().name;
   checkLayers(image);
   const lowersBottomFirst = image.layers.map((l) => l.dir);

@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import * as fs from 'node:fs';
 import { CtrError } from '../../util/errors';
-import { attachRunning, killContainer, startAttached, startDetached, stopContainer, waitContainer } from '../../container/runtime';
+import { attachRunning, killContainer, lockStarts, startAttached, startDetached, stopContainer, waitContainer } from '../../container/runtime';
 import { isActive, pausedMarker, runtimeState } from '../../container/state';
 import { containerDir, findContainer, renameContainer } from '../../container/store';
 import { parseSignal } from '../../container/options';
@@ -104,7 +104,14 @@ export class RmCommand extends Command {
         this.context.stderr.write(`Error: ${(e as Error).message}\n`);
       }
     }
-    const { removed, errors } = await removeContainersAsync(recs, { force: this.force });
+    const unlock = lockStarts(recs); // a start racing this rm finishes first or finds nothing
+    let result: Awaited<ReturnType<typeof removeContainersAsync>>;
+    try {
+      result = await removeContainersAsync(recs, { force: this.force });
+    } finally {
+      unlock();
+    }
+    const { removed, errors } = result;
     for (const r of removed) this.context.stdout.write((refs.find((x) => x === r.name) ?? (this.all ? r.id : refs.find((x) => r.id.startsWith(x)) ?? r.id)) + '\n');
     if (errors.length) throwIfErrors(errors, this.context.stderr);
     return failed ? 125 : 0;
@@ -206,8 +213,15 @@ export class PruneCommand extends Command {
   force = Option.Boolean('-f,--force', false, { description: 'Do not prompt for confirmation' });
   filter = Option.Array('--filter', []);
   async execute(): Promise<number> {
-    const recs = listContainerRecords().filter((r) => !isActive(runtimeState(r)));
-    const { removed, errors } = await removeContainersAsync(recs, { force: false });
+    const all = listContainerRecords();
+    const unlock = lockStarts(all);
+    let result: Awaited<ReturnType<typeof removeContainersAsync>>;
+    try {
+      result = await removeContainersAsync(all.filter((r) => !isActive(runtimeState(r))), { force: false });
+    } finally {
+      unlock();
+    }
+    const { removed, errors } = result;
     for (const r of removed) this.context.stdout.write(r.id + '\n');
     throwIfErrors(errors, this.context.stderr);
     return 0;

@@ -111,6 +111,21 @@ function matches(rec: ContainerRecord, st: RuntimeState, filters: Filter[]): boo
   return true;
 }
 
+const imageSizes = new Map<string, number>();
+/** Unpacked size of the container's image (0 when the image is gone). */
+function imageSize(id: string): number {
+  if (!imageSizes.has(id)) {
+    let size = 0;
+    try {
+      size = resolveImage(id).image.size;
+    } catch {
+      /* removed with rmi -f */
+    }
+    imageSizes.set(id, size);
+  }
+  return imageSizes.get(id)!;
+}
+
 export class PsCommand extends Command {
   static override paths = [['ps'], ['container', 'ls'], ['container', 'list'], ['container', 'ps']];
   static override usage = Command.Usage({ description: 'List containers' });
@@ -160,7 +175,8 @@ export class PsCommand extends Command {
       Networks: String(rec.hostConfig.NetworkMode ?? ''),
       Pid: st.pid,
       ExitCode: st.exitCode,
-      Size: sizes ? humanSize(sizes.get(rec.id) ?? 0) : '',
+      // Docker's "RW (virtual RW+IMAGE)"
+      Size: sizes ? `${humanSize(sizes.get(rec.id) ?? 0)} (virtual ${humanSize((sizes.get(rec.id) ?? 0) + imageSize(rec.image))})` : '',
     }));
     const table = this.size
       ? 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}'

@@ -21,6 +21,39 @@ export function filterPsOutput(out: string, pids: Set<string>): string | undefin
   return [header, ...kept].join('\n') + '\n';
 }
 
+/** Podman's format descriptors (`ctr top C pid user args`) and the ps -o names they stand for. */
+const DESCRIPTORS: Record<string, string> = {
+  args: 'args', comm: 'comm', etime: 'etime', group: 'group', hgroup: 'group', hpid: 'pid', huser: 'user', nice: 'nice',
+  pcpu: 'pcpu', pgid: 'pgid', pid: 'pid', ppid: 'ppid', rgroup: 'rgroup', ruser: 'ruser', state: 'state', stime: 'stime',
+  time: 'time', tty: 'tty', user: 'user', vsz: 'vsz', '%C': 'pcpu', '%a': 'args', '%c': 'comm', '%g': 'group',
+  '%n': 'nice', '%p': 'pid', '%P': 'ppid', '%r': 'pgid', '%t': 'etime', '%u': 'user', '%x': 'time', '%y': 'tty', '%z': 'vsz',
+};
+
+/**
+ * The ps arguments for `top`'s extra words: ps options as Docker passes them (`aux`, `-o pid,args`),
+ * or, when every word is one of Podman's descriptors, `-o` with those columns. `hidePid` says a
+ * leading PID column was added only to select the rows and must be cut from the output.
+ */
+export function topPsArgs(words: string[]): { args: string[]; hidePid: boolean } {
+  if (!words.length) return { args: ['-ef'], hidePid: false };
+  const split = words.flatMap((w) => w.split(',')).filter(Boolean);
+  if (split.length && split.every((w) => w in DESCRIPTORS)) {
+    const cols = split.map((w) => DESCRIPTORS[w]!);
+    const hidePid = !cols.includes('pid');
+    return { args: ['-o', (hidePid ? ['pid', ...cols] : cols).join(',')], hidePid };
+  }
+  return { args: words, hidePid: false };
+}
+
+/** Removes ps's first column (right-aligned, as wide as its header) from every line. */
+function cutFirstColumn(text: string): string {
+  const lines = text.split('\n');
+  const header = lines[0] ?? '';
+  const end = header.search(/\S\s/) + 1;
+  if (end <= 0) return text;
+  return lines.map((l) => l.slice(end + 1)).join('\n');
+}
+
 export class TopCommand extends Command {
   static override paths = [['top'], ['container', 'top']];
   static override usage = Command.Usage({ description: 'Display the running processes of a container (ps options after the name)' });
@@ -31,7 +64,7 @@ export class TopCommand extends Command {
     const st = runtimeState(rec);
     if (st.status !== 'running' && st.status !== 'paused') throw new CtrError(`container ${this.container} is not running`);
     const pids = new Set(runHelperSync(['pids', String(st.pid)]).split('\n').filter(Boolean));
-    const opts = this.psArgs.length ? this.psArgs : ['-ef'];
+    const { args: opts, hidePid } = topPsArgs(this.psArgs);
     let out: string;
     try {
       // -e: every process, whatever the options select (the user's tty, euid); rows are filtered below
@@ -42,7 +75,7 @@ export class TopCommand extends Command {
     }
     const shown = filterPsOutput(out, pids);
     if (shown === undefined) throw new CtrError(`ps ${opts.join(' ')} shows no PID column: include pid (e.g. ctr top ${this.container} -o pid,args)`);
-    this.context.stdout.write(shown);
+    this.context.stdout.write(hidePid ? cutFirstColumn(shown) : shown);
     return 0;
   }
 }
