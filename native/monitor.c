@@ -48,6 +48,7 @@ static struct logger L;
 static char *inbuf;
 static size_t inlen, incap;
 static int in_close_pending;
+static int keep_container; /* a client asked us to keep the container (restart of a --rm one) */
 
 static void status_line(const char *kind, const char *text) {
   if (status_fd < 0) return;
@@ -156,6 +157,9 @@ static void handle_frame(struct client *c, int type, const unsigned char *p, siz
       break;
     case F_EOF:
       if (c->flags > 0 && (c->flags & 1)) in_close_pending = 1;
+      break;
+    case F_KEEP:
+      keep_container = 1;
       break;
     case F_SIGNAL:
       if (n >= 4 && init_pid > 0 && init_status < 0) {
@@ -271,25 +275,57 @@ static void write_exit(int code, int sig, const char *error) {
   sb_free(&b);
 }
 
-static void remove_paths(void) {
-  if (!S->remove) return;
+/* --rm, in two steps so that nobody waits for the deletion: unpublish() takes every path out of
+   sight at once (non-directories and empty directories are removed, other directories renamed to
+   a sibling `.rm-NAME`, which any ctr sweeps if we are killed before the end), then
+   delete_trash() removes the renamed trees once the exit has been reported. */
+#define MAX_TRASH 8
+static char *trash[MAX_TRASH];
+static int ntrash;
+
+static void unpublish(void) {
+  if (!S->remove || keep_container) return;
   char err[128];
   struct json *j = json_parse(S->remove, strlen(S->remove), err, sizeof err);
   if (!j) return;
   if (j->type == J_ARR)
-    for (struct json *c = j->child; c; c = c->next)
-      if (c->type == J_STR && c->str[0] == '/') rm_rf(c->str);
+    for (struct json *c = j->child; c; c = c->next) {
+      if (c->type != J_STR || c->str[0] != '/') continue;
+      struct stat st;
+      if (lstat(c->str, &st) < 0) continue;
+      if (!S_ISDIR(st.st_mode)) { unlink(c->str); continue; }
+      if (rmdir(c->str) == 0) continue;
+      const char *slash = strrchr(c->str, '/');
+      size_t n = strlen(c->str) + 5;
+      char *to = ntrash < MAX_TRASH ? malloc(n) : NULL;
+      if (to) {
+        snprintf(to, n, "%.*s.rm-%s", (int)(slash + 1 - c->str), c->str, slash + 1);
+        if (rename(c->str, to) == 0) { trash[ntrash++] = to; continue; }
+        free(to);
+      }
+      rm_rf(c->str); /* could not rename: remove it now */
+    }
   json_free(j);
 }
 
+static void delete_trash(void) {
+  for (int i = 0; i < ntrash; i++) rm_rf(trash[i]);
+  ntrash = 0;
+}
+
+/* slirp4netns ends on SIGTERM (and when our exit fd closes); nobody waits for it */
 static void stop_slirp(void) {
+  if (slirp_pid > 0) kill(slirp_pid, SIGTERM);
+}
+
+static void reap_slirp(void) {
   if (slirp_pid <= 0) return;
-  kill(slirp_pid, SIGTERM);
   while (waitpid(slirp_pid, NULL, 0) < 0 && errno == EINTR) {}
   slirp_pid = -1;
 }
 
-/* The end: exit file, unmount, --rm removal, then the exit frame to every client. */
+/* The end: exit file, unmount, --rm unpublish, the exit frame to every client; then what
+   nobody has to wait for: deleting the --rm trees and reaping slirp4netns. */
 static void finish(int code, int sig, const char *error) __attribute__((noreturn));
 static void finish(int code, int sig, const char *error) {
   if (lsock >= 0) {
@@ -305,8 +341,8 @@ static void finish(int code, int sig, const char *error) {
   if (err_fd >= 0) close(err_fd);
   if (in_fd >= 0 && in_fd != tty_master) close(in_fd);
   rootfs_umount(S);
-  remove_paths();
-  /* a start failure reaches `run` once everything is cleaned up */
+  unpublish();
+  /* a start failure reaches `run` once the container is out of sight */
   if (error && *error) {
     char line[1200];
     snprintf(line, sizeof line, "%d %s", code, error);
@@ -314,6 +350,8 @@ static void finish(int code, int sig, const char *error) {
   }
   if (status_fd >= 0) close(status_fd);
   send_exit_frames(code);
+  delete_trash();
+  reap_slirp();
   _exit(0);
 }
 
