@@ -97,12 +97,37 @@ export function reportError(e: unknown, logLevel?: string): number {
   return 125;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  // A closed pipe (`ctr export c | head`) ends the command quietly, as for any Unix tool.
-  for (const s of [process.stdout, process.stderr])
-    s.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') process.exit(141);
+/**
+ * A closed pipe (`ctr export c | head`) ends the command quietly, as for any Unix tool. The
+ * handler is attached when process.stdout/stderr is first used, so that a command that prints
+ * nothing does not pay for making the stream.
+ */
+function quietOnClosedPipe(): void {
+  const onError = (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(141);
+  };
+  for (const name of ['stdout', 'stderr'] as const) {
+    const d = Object.getOwnPropertyDescriptor(process, name);
+    if (!d?.get || !d.configurable) {
+      process[name].on('error', onError);
+      continue;
+    }
+    const get = d.get;
+    Object.defineProperty(process, name, {
+      configurable: true,
+      enumerable: d.enumerable,
+      get() {
+        const stream = get.call(process) as NodeJS.WriteStream;
+        Object.defineProperty(process, name, { configurable: true, enumerable: d.enumerable, writable: false, value: stream });
+        stream.on('error', onError);
+        return stream;
+      },
     });
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  quietOnClosedPipe();
   let parsed: { globals: GlobalOptions; rest: string[] };
   try {
     parsed = parseGlobalOptions(argv);
@@ -122,7 +147,13 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`Error: ${msg.replace(/^Usage Error: /, '')} (see 'ctr --help')\n`);
     return 125;
   }
-  const ctx = { ...Cli.defaultContext, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
+  // stdio streams are made on first use: most commands never read stdin, and making one costs
+  // a module load or two
+  const ctx = Object.defineProperties({ env: process.env, colorDepth: 1 } as unknown as typeof Cli.defaultContext, {
+    stdin: { enumerable: true, get: () => process.stdin },
+    stdout: { enumerable: true, get: () => process.stdout },
+    stderr: { enumerable: true, get: () => process.stderr },
+  });
   if (command.help) {
     process.stdout.write(cli.usage(command, { detailed: true }));
     return 0;
