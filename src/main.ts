@@ -1,4 +1,5 @@
-import { Cli, Builtins, type CommandClass } from 'clipanion';
+import { Cli, Builtins, type Command, type CommandClass } from 'clipanion';
+import { fastProcess } from './cli/fastparse';
 import { CtrError } from './util/errors';
 import { setGlobalOptions, type GlobalOptions, type LogLevel, type StorageDriverName } from './state/context';
 import { commandsFor } from './cli/index';
@@ -138,15 +139,8 @@ export async function main(argv: string[]): Promise<number> {
   parsed.rest = rewriteHostnameFlag(parsed.rest);
   const cli = new Cli({ binaryLabel: 'ctr', binaryName: 'ctr', binaryVersion: VERSION, enableCapture: false, enableColors: false });
   cli.register(Builtins.HelpCommand);
-  for (const c of await selectCommands(parsed.rest)) cli.register(c);
-  let command;
-  try {
-    command = cli.process(parsed.rest.length ? parsed.rest : ['--help']);
-  } catch (e) {
-    const msg = (e as Error).message.split('\n').find((l) => l.trim() !== '') ?? String(e);
-    process.stderr.write(`Error: ${msg.replace(/^Usage Error: /, '')} (see 'ctr --help')\n`);
-    return 125;
-  }
+  const selected = await selectCommands(parsed.rest);
+  for (const c of selected) cli.register(c);
   // stdio streams are made on first use: most commands never read stdin, and making one costs
   // a module load or two
   const ctx = Object.defineProperties({ env: process.env, colorDepth: 1 } as unknown as typeof Cli.defaultContext, {
@@ -154,6 +148,16 @@ export async function main(argv: string[]): Promise<number> {
     stdout: { enumerable: true, get: () => process.stdout },
     stderr: { enumerable: true, get: () => process.stderr },
   });
+  let command: Command | undefined;
+  try {
+    // commands that opt in (`static fastParse = true`) skip clipanion's state machine on plain command lines
+    for (const c of selected) if ((c as { fastParse?: boolean }).fastParse && !command) command = fastProcess(c, parsed.rest, ctx);
+    command ??= cli.process(parsed.rest.length ? parsed.rest : ['--help']);
+  } catch (e) {
+    const msg = (e as Error).message.split('\n').find((l) => l.trim() !== '') ?? String(e);
+    process.stderr.write(`Error: ${msg.replace(/^Usage Error: /, '')} (see 'ctr --help')\n`);
+    return 125;
+  }
   if (command.help) {
     process.stdout.write(cli.usage(command, { detailed: true }));
     return 0;
