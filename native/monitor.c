@@ -365,7 +365,8 @@ static void reap(void) {
   }
 }
 
-static void start_slirp(int *ready_rd) {
+/* slirp4netns for the network namespace open at netns_fd (from the init: see container.c) */
+static void start_slirp(int *ready_rd, int netns_fd) {
   char bin[4096];
   *ready_rd = -1;
   if (find_in_path("slirp4netns", bin, sizeof bin) < 0) {
@@ -379,16 +380,16 @@ static void start_slirp(int *ready_rd) {
   if (pid < 0) return;
   if (pid == 0) {
     reset_signals();
-    /* ready fd 3, exit fd 4 (the monitor holds the write end: slirp4netns ends with us) */
-    int r = fcntl(rp[1], F_DUPFD, 10), x = fcntl(xp[0], F_DUPFD, 10);
+    /* ready fd 3, exit fd 4 (the monitor holds the write end: slirp4netns ends with us), the
+       network namespace fd 5 */
+    int r = fcntl(rp[1], F_DUPFD, 10), x = fcntl(xp[0], F_DUPFD, 10), n = fcntl(netns_fd, F_DUPFD, 10);
     dup2(r, 3);
     dup2(x, 4);
-    int keep[2] = {3, 4};
-    close_fds_except(keep, 2);
-    char pid_s[24];
-    snprintf(pid_s, sizeof pid_s, "%d", (int)init_pid);
+    dup2(n, 5);
+    int keep[3] = {3, 4, 5};
+    close_fds_except(keep, 3);
     execl(bin, "slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd=3", "--exit-fd=4",
-          pid_s, "tap0", (char *)NULL);
+          "--netns-type=path", "/proc/self/fd/5", "tap0", (char *)NULL);
     _exit(127);
   }
   close(rp[1]);
@@ -572,13 +573,19 @@ void monitor_main(struct spec *s, int sfd, int attach_fd, int want_stdin) {
   for (int i = 0; i < 3; i++)
     if (child_stdio[i] >= 0) close(child_stdio[i]);
 
+  /* 1. slirp4netns, on the network namespace the init sends first; then the init is ready (or failed) */
   int ready_rd = -1;
-  if ((s->ns_new & CLONE_NEWNET) && !strcmp(s->network, "slirp4netns")) start_slirp(&ready_rd);
-
-  /* 1. the init is ready (or failed) */
   char msg[1300];
   int mfd = -1;
   ssize_t m = recv_fd(sp[0], msg, sizeof msg - 1, &mfd);
+  if (m == 1 && msg[0] == 'N') {
+    if (mfd >= 0) {
+      start_slirp(&ready_rd, mfd);
+      close(mfd);
+    }
+    mfd = -1;
+    m = recv_fd(sp[0], msg, sizeof msg - 1, &mfd);
+  }
   if (m <= 0 || msg[0] != 'R') {
     int code = 125;
     char text[1200] = "the container init exited during setup";
