@@ -151,8 +151,11 @@ export async function killContainer(rec: ContainerRecord, sig: number): Promise<
   s.end();
 }
 
-/** Stops: stop signal, then SIGKILL after timeoutSec. Resolves when the container has exited. */
-export async function stopContainer(rec: ContainerRecord, stopSignal: number, timeoutSec: number): Promise<void> {
+/**
+ * Stops: stop signal, then SIGKILL after timeoutSec. Resolves when the container has exited.
+ * `keep`: the monitor keeps a --rm container when it ends (restart).
+ */
+export async function stopContainer(rec: ContainerRecord, stopSignal: number, timeoutSec: number, o: { keep?: boolean } = {}): Promise<void> {
   let st = runtimeState(rec);
   if (!isActive(st)) return;
   let s: net.Socket;
@@ -163,6 +166,7 @@ export async function stopContainer(rec: ContainerRecord, stopSignal: number, ti
     if (!isActive(st)) return;
     throw e;
   }
+  if (o.keep) s.write(Buffer.from([8, 0, 0, 0, 0])); // keep frame: no --rm removal this time
   if (st.status === 'paused') s.write(signalFrame(18)); // SIGCONT so the signal can be handled
   if (timeoutSec > 0) {
     s.write(signalFrame(stopSignal));

@@ -131,7 +131,8 @@ export class RestartCommand extends Command {
   async execute(): Promise<number> {
     const t = parseTimeout(this.time, 10);
     return eachContainer(this.containers, this.context.stderr, async (rec, ref) => {
-      await stopContainer(rec, stopSignalOf(rec), t);
+      // a --rm container survives its restart (Docker): the monitor is told to keep it
+      await stopContainer(rec, stopSignalOf(rec), t, { keep: true });
       if (!fs.existsSync(containerDir(rec.id))) throw new CtrError(`container ${ref} was removed when it stopped (--rm)`);
       startDetached(rec);
       this.context.stdout.write(ref + '\n');
