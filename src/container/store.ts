@@ -253,13 +253,27 @@ export function updateRecord(rec: ContainerRecord): void {
   writeJsonAtomic(path.join(containerDir(rec.id), 'container.json'), rec);
 }
 
-/** Takes the container out of the store at once (rename), returns the dir left to delete. */
-export function unpublish(rec: ContainerRecord): string {
+/** Runtime dirs of removed containers waiting for deletion: `.rm-<short id>` beside the live ones. */
+function monitorTrash(id: string): string {
+  return path.join(context().runroot, 'c', `.rm-${id.slice(0, 12)}`);
+}
+
+/**
+ * Takes the container out of the store at once (renames: removing even an empty directory
+ * costs milliseconds on some file systems), returns the dirs left to delete.
+ */
+export function unpublish(rec: ContainerRecord): string[] {
   const gone = path.join(containersDir(), `.rm-${rec.id}`);
   fs.renameSync(containerDir(rec.id), gone);
   releaseName(rec.name, rec.id);
-  fs.rmSync(monitorDir(rec.id), { recursive: true, force: true });
-  return gone;
+  const dirs = [gone];
+  try {
+    fs.renameSync(monitorDir(rec.id), monitorTrash(rec.id));
+    dirs.push(monitorTrash(rec.id));
+  } catch {
+    fs.rmSync(monitorDir(rec.id), { recursive: true, force: true });
+  }
+  return dirs;
 }
 
 /** Leftovers of killed creates and removals (their names are released here too). */
@@ -274,6 +288,12 @@ export function leftovers(): string[] {
     .filter((n) => n.startsWith('.rm-') || n.startsWith('.new-'))
     .map((n) => path.join(containersDir(), n))
     .filter((p) => p.includes('/.rm-') || !creatorAlive(p));
+  try {
+    const rc = path.join(context().runroot, 'c');
+    for (const n of fs.readdirSync(rc)) if (n.startsWith('.rm-')) dirs.push(path.join(rc, n));
+  } catch {
+    /* no runtime dir */
+  }
   releaseStaleNames();
   return dirs;
 }
