@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Builtins, Cli, type Command, type CommandClass } from 'clipanion';
 import { fastProcess } from '../../src/cli/fastparse';
 import { RunCommand } from '../../src/cli/container/run';
+import { KillCommand, RestartCommand, RmCommand, StartCommand, StopCommand, WaitCommand } from '../../src/cli/container/lifecycle';
 
 const ctx = { env: {}, colorDepth: 1, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
 
@@ -69,6 +70,49 @@ describe('the quick parser of run gives what clipanion gives', () => {
   for (const argv of declined) {
     it(`declines: ${argv.join(' ')}`, () => {
       expect(fastProcess(RunCommand, argv, ctx)).toBeUndefined();
+    });
+  }
+});
+
+describe('the quick parser of the life-cycle commands gives what clipanion gives', () => {
+  const handled: [CommandClass, string[]][] = [
+    [StopCommand, ['stop', 'abc']],
+    [StopCommand, ['stop', '-t', '0', 'abc', 'def']],
+    [StopCommand, ['container', 'stop', '--time=3', 'abc']],
+    [StopCommand, ['stop', '-a']],
+    [RmCommand, ['rm', 'abc']],
+    [RmCommand, ['rm', '-f', '-v', 'a', 'b', 'c']],
+    [RmCommand, ['rm', '-fv', 'a']],
+    [RmCommand, ['container', 'remove', '--force', 'a']],
+    [RmCommand, ['rm', '-a']],
+    [StartCommand, ['start', 'a']],
+    [StartCommand, ['start', '-ai', '--detach-keys', 'ctrl-x', 'a']],
+    [KillCommand, ['kill', 'a']],
+    [KillCommand, ['kill', '-s', 'HUP', 'a', 'b']],
+    [WaitCommand, ['wait', 'a', 'b']],
+    [RestartCommand, ['restart', '-t', '1', 'a']],
+  ];
+  for (const [cls, argv] of handled) {
+    it(argv.join(' '), () => {
+      const fast = fastProcess(cls, argv, ctx);
+      expect(fast, 'handled by the quick parser').toBeDefined();
+      expect(values(fast!)).toEqual(slow(cls, argv));
+    });
+  }
+
+  const declined: [CommandClass, string[]][] = [
+    [StartCommand, ['start']],
+    [KillCommand, ['kill']],
+    [WaitCommand, ['wait']],
+    [RmCommand, ['rm', 'a', '-f']],
+    [RmCommand, ['rm', '--', 'a']],
+    [StopCommand, ['stop', '-t']],
+    [StopCommand, ['stop', '--help']],
+    [StopCommand, ['stop', '-x', 'a']],
+  ];
+  for (const [cls, argv] of declined) {
+    it(`declines: ${argv.join(' ')}`, () => {
+      expect(fastProcess(cls, argv, ctx)).toBeUndefined();
     });
   }
 });
