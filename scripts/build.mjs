@@ -45,6 +45,23 @@ const lazyBuiltins = {
   },
 };
 
+// fs and path are imported as namespaces (`import * as fs`) by most modules, and esbuild gives
+// each importer its own copy of the module's hundred-odd properties (__toESM) when it is
+// initialised; one shared ESM re-export makes that copy once.
+const sharedNamespaces = {
+  name: 'shared-namespaces',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?(fs|path)$/ }, (args) => {
+      if (args.namespace === 'shared-ns') return { path: args.path, external: true };
+      return { path: args.path.replace(/^node:/, ''), namespace: 'shared-ns' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'shared-ns' }, (args) => ({
+      contents: `export * from ${JSON.stringify('node:' + args.path)};`,
+      loader: 'js',
+    }));
+  },
+};
+
 const CONTEXT_FROM =
   'Cli.defaultContext = {\n    env: process.env,\n    stdin: process.stdin,\n    stdout: process.stdout,\n    stderr: process.stderr,\n    colorDepth: platform.getDefaultColorDepth(),\n};';
 const CONTEXT_TO =
@@ -74,6 +91,6 @@ await build({
   legalComments: 'none',
   define: { 'process.env.CTR_BUNDLED': '"1"' },
   banner: { js: '#!/usr/bin/env node' },
-  plugins: [lazyBuiltins, lazyClipanionContext],
+  plugins: [sharedNamespaces, lazyBuiltins, lazyClipanionContext],
   logLevel: 'warning',
 });
