@@ -56,7 +56,7 @@ const sharedNamespaces = {
       return { path: args.path.replace(/^node:/, ''), namespace: 'shared-ns' };
     });
     b.onLoad({ filter: /.*/, namespace: 'shared-ns' }, (args) => ({
-      contents: `export * from ${JSON.stringify('node:' + args.path)};`,
+      contents: `export * from ${JSON.stringify('node:' + args.path)};\nimport m from ${JSON.stringify('node:' + args.path)};\nexport default m;`,
       loader: 'js',
     }));
   },

@@ -137,10 +137,17 @@ export async function main(argv: string[]): Promise<number> {
   }
   setGlobalOptions(parsed.globals);
   parsed.rest = rewriteHostnameFlag(parsed.rest);
-  const cli = new Cli({ binaryLabel: 'ctr', binaryName: 'ctr', binaryVersion: VERSION, enableCapture: false, enableColors: false });
-  cli.register(Builtins.HelpCommand);
   const selected = await selectCommands(parsed.rest);
-  for (const c of selected) cli.register(c);
+  // clipanion's Cli is made only when needed: registering costs about a millisecond
+  let cliMade: Cli | undefined;
+  const cli = (): Cli => {
+    if (!cliMade) {
+      cliMade = new Cli({ binaryLabel: 'ctr', binaryName: 'ctr', binaryVersion: VERSION, enableCapture: false, enableColors: false });
+      cliMade.register(Builtins.HelpCommand);
+      for (const c of selected) cliMade.register(c);
+    }
+    return cliMade;
+  };
   // stdio streams are made on first use: most commands never read stdin, and making one costs
   // a module load or two
   const ctx = Object.defineProperties({ env: process.env, colorDepth: 1 } as unknown as typeof Cli.defaultContext, {
@@ -152,14 +159,14 @@ export async function main(argv: string[]): Promise<number> {
   try {
     // commands that opt in (`static fastParse = true`) skip clipanion's state machine on plain command lines
     for (const c of selected) if ((c as { fastParse?: boolean }).fastParse && !command) command = fastProcess(c, parsed.rest, ctx);
-    command ??= cli.process(parsed.rest.length ? parsed.rest : ['--help']);
+    command ??= cli().process(parsed.rest.length ? parsed.rest : ['--help']);
   } catch (e) {
     const msg = (e as Error).message.split('\n').find((l) => l.trim() !== '') ?? String(e);
     process.stderr.write(`Error: ${msg.replace(/^Usage Error: /, '')} (see 'ctr --help')\n`);
     return 125;
   }
   if (command.help) {
-    process.stdout.write(cli.usage(command, { detailed: true }));
+    process.stdout.write(cli().usage(command, { detailed: true }));
     return 0;
   }
   command.context = ctx;
@@ -169,12 +176,12 @@ export async function main(argv: string[]): Promise<number> {
     binaryVersion: VERSION,
     enableCapture: false,
     enableColors: false,
-    definitions: () => cli.definitions(),
-    error: (error, opts) => cli.error(error, opts),
-    format: (colored) => cli.format(colored),
-    process: (input, sub) => cli.process(input, { ...ctx, ...sub }),
-    run: (input, sub) => cli.run(input, { ...ctx, ...sub }),
-    usage: (c, opts) => cli.usage(c, opts),
+    definitions: () => cli().definitions(),
+    error: (error, opts) => cli().error(error, opts),
+    format: (colored) => cli().format(colored),
+    process: (input, sub) => cli().process(input, { ...ctx, ...sub }),
+    run: (input, sub) => cli().run(input, { ...ctx, ...sub }),
+    usage: (c, opts) => cli().usage(c, opts),
   };
   try {
     const rc = await command.validateAndExecute();
