@@ -4,9 +4,9 @@
 # package (`node --experimental-sea-config`) and injected into a copy of that Node with
 # postject. Nothing is fetched, and the binary is not stripped after the injection.
 #
-# The SEA configuration (dist/sea-config.json):
-# - useCodeCache: V8 bytecode of the bundle is made now and shipped in the blob, so start-up
-#   does not compile it (`ctr version` ~5 ms faster).
+# - The SEA's main is scripts/sea-main.js; the bundle and its V8 code cache are SEA assets.
+#   The cache (scripts/code-cache.js) holds every function of the bundle compiled, made by
+#   the same Node, so a command compiles none of ctr's code at start-up.
 # - execArgv ["--"]: Node scans the command line for its own `--env-file` before anything else
 #   runs, anywhere in argv, and stops at the first "--". The SEA puts execArgv before the
 #   user's arguments, so Node never reads those (`ctr run --env-file F` reaches ctr) and
@@ -23,15 +23,18 @@ mkdir -p dist/bin
 OUT=dist/bin/.ctr.new.$$
 BLOB=dist/.sea-prep.blob.$$
 trap 'rm -f "$OUT" "$BLOB"' EXIT
+"$NODE_BIN" scripts/code-cache.js dist/ctr.js dist/ctr.cache
+cp scripts/sea-main.js dist/sea-main.js
 cat >dist/sea-config.json <<JSON
 {
-  "main": "dist/ctr.js",
+  "main": "dist/sea-main.js",
   "output": "$BLOB",
   "disableExperimentalSEAWarning": true,
   "useSnapshot": false,
   "useCodeCache": true,
   "execArgv": ["--"],
-  "execArgvExtension": "none"
+  "execArgvExtension": "none",
+  "assets": { "ctr.js": "dist/ctr.js", "ctr.cache": "dist/ctr.cache" }
 }
 JSON
 {
@@ -40,6 +43,8 @@ JSON
   "$NODE_BIN" node_modules/postject/dist/cli.js "$OUT" NODE_SEA_BLOB "$BLOB" \
     --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2
 } >dist/pkg.log 2>&1 || { cat dist/pkg.log >&2; exit 1; }
-"$OUT" version >/dev/null || { echo "package: the new binary does not run" >&2; exit 1; }
+# the binary runs, and V8 takes the code cache (a rejected one would only cost speed)
+check=$(CTR_CODE_CACHE_CHECK=1 "$OUT" version 2>&1 >/dev/null) || { echo "package: the new binary does not run: $check" >&2; exit 1; }
+[ "$check" = "code cache: used" ] || { echo "package: the bundle's code cache is not used ($check)" >&2; exit 1; }
 mv -f "$OUT" dist/bin/ctr
 echo "dist/bin/ctr ($(du -h dist/bin/ctr | cut -f1), Node $VER)"
