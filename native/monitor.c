@@ -295,6 +295,12 @@ static void unpublish(void) {
       struct stat st;
       if (lstat(c->str, &st) < 0) continue;
       if (!S_ISDIR(st.st_mode)) { unlink(c->str); continue; }
+      /* our runtime dir: nothing in it any more (the socket is gone), nobody looks it up: it
+         goes with the trash, unrenamed */
+      if (S->mondir && !strcmp(c->str, S->mondir) && ntrash < MAX_TRASH) {
+        char *same = strdup(c->str);
+        if (same) { trash[ntrash++] = same; continue; }
+      }
       const char *slash = strrchr(c->str, '/');
       size_t n = strlen(c->str) + 5;
       char *to = ntrash < MAX_TRASH ? malloc(n) : NULL;
@@ -335,12 +341,19 @@ static void finish(int code, int sig, const char *error) {
   }
   stop_slirp();
   log_flush(&L);
-  write_exit(code, sig, error);
+  /* --rm: the container leaves the store now, so its exit file would only be deleted again */
+  int removing = S->remove && !keep_container && strcmp(S->remove, "[]") != 0;
+  if (!removing) write_exit(code, sig, error);
   if (tty_master >= 0) close(tty_master);
   if (out_fd >= 0) close(out_fd);
   if (err_fd >= 0) close(err_fd);
   if (in_fd >= 0 && in_fd != tty_master) close(in_fd);
-  rootfs_umount(S);
+  /* Unmounting the overlay syncs the upper file system (milliseconds): a --rm container, which
+     nobody can start again, is unmounted after the exit frame, through an fd that survives the
+     rename; any other before, so that the next start or rm finds it unmounted. */
+  int rootfd = -1;
+  if (removing) rootfd = open(S->root, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  else rootfs_umount(S);
   unpublish();
   /* a start failure reaches `run` once the container is out of sight */
   if (error && *error) {
@@ -350,6 +363,13 @@ static void finish(int code, int sig, const char *error) {
   }
   if (status_fd >= 0) close(status_fd);
   send_exit_frames(code);
+  if (rootfd >= 0) {
+    static char fdpath[40];
+    snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", rootfd);
+    S->root = fdpath;
+    rootfs_umount(S);
+    close(rootfd);
+  }
   delete_trash();
   reap_slirp();
   _exit(0);
