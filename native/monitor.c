@@ -348,12 +348,12 @@ static void finish(int code, int sig, const char *error) {
   if (out_fd >= 0) close(out_fd);
   if (err_fd >= 0) close(err_fd);
   if (in_fd >= 0 && in_fd != tty_master) close(in_fd);
-  /* Unmounting the overlay syncs the upper file system (milliseconds): a --rm container, which
-     nobody can start again, is unmounted after the exit frame, through an fd that survives the
-     rename; any other before, so that the next start or rm finds it unmounted. */
-  int rootfd = -1;
-  if (removing) rootfd = open(S->root, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  else rootfs_umount(S);
+  /* Unmounting the overlay syncs its upper file system (milliseconds, waiting for the journal):
+     an fd we hold on the rootfs keeps the detached mount alive past umount2(MNT_DETACH), so
+     that the sync happens when we close it, after the exit frame. The mount is gone from every
+     namespace at once: the next start mounts afresh, rm finds plain directories. */
+  int rootfd = open(S->root, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  rootfs_umount(S);
   unpublish();
   /* a start failure reaches `run` once the container is out of sight */
   if (error && *error) {
@@ -363,13 +363,7 @@ static void finish(int code, int sig, const char *error) {
   }
   if (status_fd >= 0) close(status_fd);
   send_exit_frames(code);
-  if (rootfd >= 0) {
-    static char fdpath[40];
-    snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", rootfd);
-    S->root = fdpath;
-    rootfs_umount(S);
-    close(rootfd);
-  }
+  if (rootfd >= 0) close(rootfd);
   delete_trash();
   reap_slirp();
   _exit(0);
