@@ -42,7 +42,7 @@ JSON
   cp "$NODE_BIN" "$OUT" && chmod 0755 "$OUT" &&
   "$NODE_BIN" node_modules/postject/dist/cli.js "$OUT" NODE_SEA_BLOB "$BLOB" \
     --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2
-} >dist/pkg.log 2>&1 || { cat dist/pkg.log >&2; exit 1; }
+} >dist/package.log 2>&1 || { cat dist/package.log >&2; exit 1; }
 # the binary runs, and V8 takes the code cache (a rejected one would only cost speed)
 check=$(CTR_CODE_CACHE_CHECK=1 "$OUT" version 2>&1 >/dev/null) || { echo "package: the new binary does not run: $check" >&2; exit 1; }
 [ "$check" = "code cache: used" ] || { echo "package: the bundle's code cache is not used ($check)" >&2; exit 1; }

@@ -16,7 +16,7 @@ try {
 } catch {
   cachedData = undefined;
 }
-const script = new vm.Script(source, { filename: 'ctr.js', cachedData, importModuleDynamically: undefined });
+const script = new vm.Script(source, { filename: 'ctr.js', cachedData });
 if (process.env.CTR_CODE_CACHE_CHECK === '1') process.stderr.write(`code cache: ${cachedData ? (script.cachedDataRejected ? 'rejected' : 'used') : 'none'}\n`);
 const mod = { exports: {}, id: '.', filename: process.execPath, loaded: false };
 const req = (id) => require(id);
