@@ -276,6 +276,19 @@ export function unpublish(rec: ContainerRecord): string[] {
   return dirs;
 }
 
+/**
+ * A `.rm-` dir is being deleted by whoever renamed it (a monitor after --rm, the helper an rm
+ * started) for a while; after a minute it counts as left behind by a killed one. The rename
+ * set its ctime.
+ */
+function abandoned(p: string): boolean {
+  try {
+    return Date.now() - fs.lstatSync(p).ctimeMs > 60_000;
+  } catch {
+    return false;
+  }
+}
+
 /** Leftovers of killed creates and removals (their names are released here too). */
 export function leftovers(): string[] {
   let names: string[] = [];
@@ -287,10 +300,10 @@ export function leftovers(): string[] {
   const dirs = names
     .filter((n) => n.startsWith('.rm-') || n.startsWith('.new-'))
     .map((n) => path.join(containersDir(), n))
-    .filter((p) => p.includes('/.rm-') || !creatorAlive(p));
+    .filter((p) => (p.includes('/.rm-') ? abandoned(p) : !creatorAlive(p)));
   try {
     const rc = path.join(context().runroot, 'c');
-    for (const n of fs.readdirSync(rc)) if (n.startsWith('.rm-')) dirs.push(path.join(rc, n));
+    for (const n of fs.readdirSync(rc)) if (n.startsWith('.rm-') && abandoned(path.join(rc, n))) dirs.push(path.join(rc, n));
   } catch {
     /* no runtime dir */
   }
