@@ -86,6 +86,14 @@ describe('run: basics', () => {
     expect(await out(['--env-file', f, '-e', 'C=from-flag', 'busybox', 'sh', '-c', 'echo "$A|$B|$C"'])).toBe('1|two words|from-flag\n');
   });
 
+  it('--env-file is for the container only: the binary\'s Node never reads it (nor ctr\'s own environment)', async () => {
+    const f = path.join(hostDir('envfile-node'), 'env');
+    // were Node to load this file, ctr itself would see an invalid storage driver
+    fs.writeFileSync(f, 'CTR_STORAGE_DRIVER=no-such-driver\nNODE_OPTIONS=--no-such-node-option\n');
+    expect(await out(['--env-file', f, 'busybox', 'sh', '-c', 'echo "$CTR_STORAGE_DRIVER|$NODE_OPTIONS"'])).toBe('no-such-driver|--no-such-node-option\n');
+    expect(await out([`--env-file=${f}`, 'busybox', 'sh', '-c', 'echo "$CTR_STORAGE_DRIVER"'])).toBe('no-such-driver\n');
+  });
+
   it('-w sets the working directory (created when missing); the image WORKDIR is the default', async () => {
     expect(await out(['-w', '/tmp', 'busybox', 'pwd'])).toBe('/tmp\n');
     expect(await out(['--workdir', '/new/dir', 'busybox', 'pwd'])).toBe('/new/dir\n');
