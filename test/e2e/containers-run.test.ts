@@ -88,7 +88,8 @@ describe('run: basics', () => {
 
   it('--env-file is for the container only: the binary\'s Node never reads it (nor ctr\'s own environment)', async () => {
     const f = path.join(hostDir('envfile-node'), 'env');
-    // were Node to load this file, ctr itself would see an invalid storage driver
+    // were Node to read this file (it did, before the SEA's execArgv "--"), its NODE_OPTIONS
+    // line would stop the binary (exit 9), and the driver would reach ctr's own environment
     fs.writeFileSync(f, 'CTR_STORAGE_DRIVER=no-such-driver\nNODE_OPTIONS=--no-such-node-option\n');
     expect(await out(['--env-file', f, 'busybox', 'sh', '-c', 'echo "$CTR_STORAGE_DRIVER|$NODE_OPTIONS"'])).toBe('no-such-driver|--no-such-node-option\n');
     expect(await out([`--env-file=${f}`, 'busybox', 'sh', '-c', 'echo "$CTR_STORAGE_DRIVER"'])).toBe('no-such-driver\n');
