@@ -278,8 +278,8 @@ static void write_exit(int code, int sig, const char *error) {
 /* --rm, in two steps so that nobody waits for the deletion: unpublish() takes every path out of
    sight at once (non-directories are removed, directories renamed to a sibling `.rm-NAME`, which
    any ctr sweeps if we are killed before the end: even an empty directory costs milliseconds to
-   remove on ext4 with discard), then delete_trash() removes the renamed trees once the exit has
-   been reported. */
+   remove on ext4 with discard; our runtime dir is only queued), then delete_trash() removes the
+   trees once the exit has been reported. */
 #define MAX_TRASH 8
 static char *trash[MAX_TRASH];
 static int ntrash;
@@ -330,8 +330,9 @@ static void reap_slirp(void) {
   slirp_pid = -1;
 }
 
-/* The end: exit file, unmount, --rm unpublish, the exit frame to every client; then what
-   nobody has to wait for: deleting the --rm trees and reaping slirp4netns. */
+/* The end: exit file (or the --rm unpublish), the rootfs detached, the exit frame to every
+   client; then what nobody has to wait for: releasing the mount, deleting the --rm trees,
+   reaping slirp4netns. */
 static void finish(int code, int sig, const char *error) __attribute__((noreturn));
 static void finish(int code, int sig, const char *error) {
   if (lsock >= 0) {
