@@ -414,6 +414,15 @@ void container_main(struct init_ctx *c) {
   int keep[1] = {E};
   close_fds_except(keep, 1);
 
+  /* slirp4netns gets our network namespace from the monitor as an open fd, made now: once we
+     have switched to a non-root user (below), /proc/PID/ns/net is no longer open to it */
+  if ((s->ns_new & CLONE_NEWNET) && !strcmp(s->network, "slirp4netns")) {
+    int nfd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (nfd < 0) FAIL("opening our network namespace: %s", strerror(errno));
+    if (send_fd(E, "N", 1, nfd) < 0) _exit(125);
+    close(nfd);
+  }
+
   for (size_t i = 0; i < s->njoins; i++) {
     int fd = open(s->joins[i].path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || setns(fd, s->joins[i].flag) < 0) FAIL("joining the namespace %s: %s", s->joins[i].path, strerror(errno));

@@ -48,6 +48,7 @@ static struct logger L;
 static char *inbuf;
 static size_t inlen, incap;
 static int in_close_pending;
+static int keep_container; /* a client asked us to keep the container (restart of a --rm one) */
 
 static void status_line(const char *kind, const char *text) {
   if (status_fd < 0) return;
@@ -156,6 +157,9 @@ static void handle_frame(struct client *c, int type, const unsigned char *p, siz
       break;
     case F_EOF:
       if (c->flags > 0 && (c->flags & 1)) in_close_pending = 1;
+      break;
+    case F_KEEP:
+      keep_container = 1;
       break;
     case F_SIGNAL:
       if (n >= 4 && init_pid > 0 && init_status < 0) {
@@ -271,25 +275,64 @@ static void write_exit(int code, int sig, const char *error) {
   sb_free(&b);
 }
 
-static void remove_paths(void) {
-  if (!S->remove) return;
+/* --rm, in two steps so that nobody waits for the deletion: unpublish() takes every path out of
+   sight at once (non-directories are removed, directories renamed to a sibling `.rm-NAME`, which
+   any ctr sweeps if we are killed before the end: even an empty directory costs milliseconds to
+   remove on ext4 with discard; our runtime dir is only queued), then delete_trash() removes the
+   trees once the exit has been reported. */
+#define MAX_TRASH 8
+static char *trash[MAX_TRASH];
+static int ntrash;
+
+static void unpublish(void) {
+  if (!S->remove || keep_container) return;
   char err[128];
   struct json *j = json_parse(S->remove, strlen(S->remove), err, sizeof err);
   if (!j) return;
   if (j->type == J_ARR)
-    for (struct json *c = j->child; c; c = c->next)
-      if (c->type == J_STR && c->str[0] == '/') rm_rf(c->str);
+    for (struct json *c = j->child; c; c = c->next) {
+      if (c->type != J_STR || c->str[0] != '/') continue;
+      struct stat st;
+      if (lstat(c->str, &st) < 0) continue;
+      if (!S_ISDIR(st.st_mode)) { unlink(c->str); continue; }
+      /* our runtime dir: nothing in it any more (the socket is gone), nobody looks it up: it
+         goes with the trash, unrenamed */
+      if (S->mondir && !strcmp(c->str, S->mondir) && ntrash < MAX_TRASH) {
+        char *same = strdup(c->str);
+        if (same) { trash[ntrash++] = same; continue; }
+      }
+      const char *slash = strrchr(c->str, '/');
+      size_t n = strlen(c->str) + 5;
+      char *to = ntrash < MAX_TRASH ? malloc(n) : NULL;
+      if (to) {
+        snprintf(to, n, "%.*s.rm-%s", (int)(slash + 1 - c->str), c->str, slash + 1);
+        if (rename(c->str, to) == 0) { trash[ntrash++] = to; continue; }
+        free(to);
+      }
+      rm_rf(c->str); /* could not rename: remove it now */
+    }
   json_free(j);
 }
 
+static void delete_trash(void) {
+  for (int i = 0; i < ntrash; i++) rm_rf(trash[i]);
+  ntrash = 0;
+}
+
+/* slirp4netns ends on SIGTERM (and when our exit fd closes); nobody waits for it */
 static void stop_slirp(void) {
+  if (slirp_pid > 0) kill(slirp_pid, SIGTERM);
+}
+
+static void reap_slirp(void) {
   if (slirp_pid <= 0) return;
-  kill(slirp_pid, SIGTERM);
   while (waitpid(slirp_pid, NULL, 0) < 0 && errno == EINTR) {}
   slirp_pid = -1;
 }
 
-/* The end: exit file, unmount, --rm removal, then the exit frame to every client. */
+/* The end: exit file (or the --rm unpublish), the rootfs detached, the exit frame to every
+   client; then what nobody has to wait for: releasing the mount, deleting the --rm trees,
+   reaping slirp4netns. */
 static void finish(int code, int sig, const char *error) __attribute__((noreturn));
 static void finish(int code, int sig, const char *error) {
   if (lsock >= 0) {
@@ -299,14 +342,21 @@ static void finish(int code, int sig, const char *error) {
   }
   stop_slirp();
   log_flush(&L);
-  write_exit(code, sig, error);
+  /* --rm: the container leaves the store now, so its exit file would only be deleted again */
+  int removing = S->remove && !keep_container && strcmp(S->remove, "[]") != 0;
+  if (!removing) write_exit(code, sig, error);
   if (tty_master >= 0) close(tty_master);
   if (out_fd >= 0) close(out_fd);
   if (err_fd >= 0) close(err_fd);
   if (in_fd >= 0 && in_fd != tty_master) close(in_fd);
+  /* Unmounting the overlay syncs its upper file system (milliseconds, waiting for the journal):
+     an fd we hold on the rootfs keeps the detached mount alive past umount2(MNT_DETACH), so
+     that the sync happens when we close it, after the exit frame. The mount is gone from every
+     namespace at once: the next start mounts afresh, rm finds plain directories. */
+  int rootfd = open(S->root, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   rootfs_umount(S);
-  remove_paths();
-  /* a start failure reaches `run` once everything is cleaned up */
+  unpublish();
+  /* a start failure reaches `run` once the container is out of sight */
   if (error && *error) {
     char line[1200];
     snprintf(line, sizeof line, "%d %s", code, error);
@@ -314,6 +364,9 @@ static void finish(int code, int sig, const char *error) {
   }
   if (status_fd >= 0) close(status_fd);
   send_exit_frames(code);
+  if (rootfd >= 0) close(rootfd);
+  delete_trash();
+  reap_slirp();
   _exit(0);
 }
 
@@ -327,7 +380,8 @@ static void reap(void) {
   }
 }
 
-static void start_slirp(int *ready_rd) {
+/* slirp4netns for the network namespace open at netns_fd (from the init: see container.c) */
+static void start_slirp(int *ready_rd, int netns_fd) {
   char bin[4096];
   *ready_rd = -1;
   if (find_in_path("slirp4netns", bin, sizeof bin) < 0) {
@@ -341,16 +395,16 @@ static void start_slirp(int *ready_rd) {
   if (pid < 0) return;
   if (pid == 0) {
     reset_signals();
-    /* ready fd 3, exit fd 4 (the monitor holds the write end: slirp4netns ends with us) */
-    int r = fcntl(rp[1], F_DUPFD, 10), x = fcntl(xp[0], F_DUPFD, 10);
+    /* ready fd 3, exit fd 4 (the monitor holds the write end: slirp4netns ends with us), the
+       network namespace fd 5 */
+    int r = fcntl(rp[1], F_DUPFD, 10), x = fcntl(xp[0], F_DUPFD, 10), n = fcntl(netns_fd, F_DUPFD, 10);
     dup2(r, 3);
     dup2(x, 4);
-    int keep[2] = {3, 4};
-    close_fds_except(keep, 2);
-    char pid_s[24];
-    snprintf(pid_s, sizeof pid_s, "%d", (int)init_pid);
+    dup2(n, 5);
+    int keep[3] = {3, 4, 5};
+    close_fds_except(keep, 3);
     execl(bin, "slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd=3", "--exit-fd=4",
-          pid_s, "tap0", (char *)NULL);
+          "--netns-type=path", "/proc/self/fd/5", "tap0", (char *)NULL);
     _exit(127);
   }
   close(rp[1]);
@@ -534,13 +588,19 @@ void monitor_main(struct spec *s, int sfd, int attach_fd, int want_stdin) {
   for (int i = 0; i < 3; i++)
     if (child_stdio[i] >= 0) close(child_stdio[i]);
 
+  /* 1. slirp4netns, on the network namespace the init sends first; then the init is ready (or failed) */
   int ready_rd = -1;
-  if ((s->ns_new & CLONE_NEWNET) && !strcmp(s->network, "slirp4netns")) start_slirp(&ready_rd);
-
-  /* 1. the init is ready (or failed) */
   char msg[1300];
   int mfd = -1;
   ssize_t m = recv_fd(sp[0], msg, sizeof msg - 1, &mfd);
+  if (m == 1 && msg[0] == 'N') {
+    if (mfd >= 0) {
+      start_slirp(&ready_rd, mfd);
+      close(mfd);
+    }
+    mfd = -1;
+    m = recv_fd(sp[0], msg, sizeof msg - 1, &mfd);
+  }
   if (m <= 0 || msg[0] != 'R') {
     int code = 125;
     char text[1200] = "the container init exited during setup";

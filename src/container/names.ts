@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto';
+import { randomInt } from '../util/random';
 
 // Auto names in Docker's style ("adjective_surname"). Our own word lists.
 const ADJECTIVES = [

@@ -1,5 +1,5 @@
 import { CtrError } from '../util/errors';
-import { removeDirs } from './remove';
+import { removeDirs, removeDirsLater } from './remove';
 import { isActive, runtimeState } from './state';
 import { stopContainer } from './runtime';
 import { leftovers, unpublish } from './store';
@@ -7,7 +7,7 @@ import type { ContainerRecord } from './types';
 
 /**
  * Removes containers: each leaves the store at once (rename), then every directory goes in one
- * helper call. Running ones are refused unless force, which kills them first.
+ * helper call, in the background. Running ones are refused unless force, which kills them first.
  */
 export async function removeContainersAsync(recs: ContainerRecord[], o: { force: boolean }): Promise<{ removed: ContainerRecord[]; errors: string[] }> {
   const removed: ContainerRecord[] = [];
@@ -28,7 +28,7 @@ export async function removeContainersAsync(recs: ContainerRecord[], o: { force:
       }
     }
     try {
-      dirs.push(unpublish(rec));
+      dirs.push(...unpublish(rec));
       removed.push(rec);
     } catch (e) {
       const code = (e as { code?: string }).code;
@@ -40,7 +40,8 @@ export async function removeContainersAsync(recs: ContainerRecord[], o: { force:
     }
   }
   dirs.push(...leftovers());
-  if (dirs.length) removeDirs(dirs);
+  // out of sight already: the files go in the background
+  removeDirsLater(dirs);
   return { removed, errors };
 }
 
@@ -49,7 +50,7 @@ export function removeContainers(recs: ContainerRecord[]): void {
   const dirs: string[] = [];
   for (const rec of recs) {
     try {
-      dirs.push(unpublish(rec));
+      dirs.push(...unpublish(rec));
     } catch {
       /* already gone */
     }

@@ -8,7 +8,7 @@ import { noteRootfsMountFailure } from '../storage/driver-cache';
 import { findHelper, forwardNotes, helperArgs, helperError, ensureRunroot } from '../util/helper';
 import { spawn, spawnSync } from 'node:child_process';
 import { containerDir, monitorDir } from './store';
-import { isActive, pausedMarker, runtimeState, type RuntimeState } from './state';
+import { isActive, monitorAlive, pausedMarker, runtimeState, type RuntimeState } from './state';
 import type { ContainerRecord } from './types';
 
 export interface AttachOptions {
@@ -20,7 +20,25 @@ export interface AttachOptions {
   stderr?: boolean;
 }
 
+/**
+ * The monitor of the container's last run reports the exit before it has finished (the
+ * overlay's unmount completes after the exit frame): a new run waits for it to be gone, so
+ * that two overlays never share the upper dir. Usually it is gone already; at most 2 s.
+ */
+function waitPreviousMonitor(rec: ContainerRecord): void {
+  let pid = 0;
+  try {
+    pid = (JSON.parse(fs.readFileSync(path.join(containerDir(rec.id), 'state.json'), 'utf8')) as { monitorPid?: number }).monitorPid ?? 0;
+  } catch {
+    return; // never started
+  }
+  const until = Date.now() + 2000;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (monitorAlive(pid) && Date.now() < until) Atomics.wait(pause, 0, 0, 1);
+}
+
 function clearRunState(rec: ContainerRecord): void {
+  waitPreviousMonitor(rec);
   const dir = containerDir(rec.id);
   for (const f of ['exit.json', 'state.json', 'paused']) fs.rmSync(path.join(dir, f), { force: true });
   fs.mkdirSync(monitorDir(rec.id), { recursive: true, mode: 0o700 });
@@ -231,8 +249,11 @@ export async function killContainer(rec: ContainerRecord, sig: number): Promise<
   s.destroy();
 }
 
-/** Stops: stop signal, then SIGKILL after timeoutSec. Resolves when the container has exited. */
-export async function stopContainer(rec: ContainerRecord, stopSignal: number, timeoutSec: number): Promise<void> {
+/**
+ * Stops: stop signal, then SIGKILL after timeoutSec. Resolves when the container has exited.
+ * `keep`: the monitor keeps a --rm container when it ends (restart).
+ */
+export async function stopContainer(rec: ContainerRecord, stopSignal: number, timeoutSec: number, o: { keep?: boolean } = {}): Promise<void> {
   let st = runtimeState(rec);
   if (!isActive(st)) return;
   let s: net.Socket;
@@ -248,6 +269,7 @@ export async function stopContainer(rec: ContainerRecord, stopSignal: number, ti
     }
     throw e;
   }
+  if (o.keep) s.write(Buffer.from([8, 0, 0, 0, 0])); // keep frame: no --rm removal this time
   if (st.status === 'paused') s.write(signalFrame(18)); // SIGCONT so the signal can be handled
   if (timeoutSec > 0) {
     s.write(signalFrame(stopSignal));

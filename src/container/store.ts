@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../util/random';
 import { context } from '../state/context';
 import { readJson, writeJsonAtomic } from '../state/fsatomic';
 import { CtrError } from '../util/errors';
@@ -253,13 +253,40 @@ export function updateRecord(rec: ContainerRecord): void {
   writeJsonAtomic(path.join(containerDir(rec.id), 'container.json'), rec);
 }
 
-/** Takes the container out of the store at once (rename), returns the dir left to delete. */
-export function unpublish(rec: ContainerRecord): string {
+/** Runtime dirs of removed containers waiting for deletion: `.rm-<short id>` beside the live ones. */
+function monitorTrash(id: string): string {
+  return path.join(context().runroot, 'c', `.rm-${id.slice(0, 12)}`);
+}
+
+/**
+ * Takes the container out of the store at once (renames: removing even an empty directory
+ * costs milliseconds on some file systems), returns the dirs left to delete.
+ */
+export function unpublish(rec: ContainerRecord): string[] {
   const gone = path.join(containersDir(), `.rm-${rec.id}`);
   fs.renameSync(containerDir(rec.id), gone);
   releaseName(rec.name, rec.id);
-  fs.rmSync(monitorDir(rec.id), { recursive: true, force: true });
-  return gone;
+  const dirs = [gone];
+  try {
+    fs.renameSync(monitorDir(rec.id), monitorTrash(rec.id));
+    dirs.push(monitorTrash(rec.id));
+  } catch {
+    fs.rmSync(monitorDir(rec.id), { recursive: true, force: true });
+  }
+  return dirs;
+}
+
+/**
+ * A `.rm-` dir is being deleted by whoever renamed it (a monitor after --rm, the helper an rm
+ * started) for a while; after a minute it counts as left behind by a killed one. The rename
+ * set its ctime.
+ */
+function abandoned(p: string): boolean {
+  try {
+    return Date.now() - fs.lstatSync(p).ctimeMs > 60_000;
+  } catch {
+    return false;
+  }
 }
 
 /** Leftovers of killed creates and removals (their names are released here too). */
@@ -273,7 +300,13 @@ export function leftovers(): string[] {
   const dirs = names
     .filter((n) => n.startsWith('.rm-') || n.startsWith('.new-'))
     .map((n) => path.join(containersDir(), n))
-    .filter((p) => p.includes('/.rm-') || !creatorAlive(p));
+    .filter((p) => (p.includes('/.rm-') ? abandoned(p) : !creatorAlive(p)));
+  try {
+    const rc = path.join(context().runroot, 'c');
+    for (const n of fs.readdirSync(rc)) if (n.startsWith('.rm-') && abandoned(path.join(rc, n))) dirs.push(path.join(rc, n));
+  } catch {
+    /* no runtime dir */
+  }
   releaseStaleNames();
   return dirs;
 }

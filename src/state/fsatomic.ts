@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../util/random';
 
 /**
  * Writes a file so that readers see the old or the new content, never a mix (temp + rename):

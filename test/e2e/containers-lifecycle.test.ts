@@ -162,6 +162,21 @@ describe('stop and kill', () => {
     expect(await status(ctr, id)).toBe('running');
     ok(await ctr.run(['rm', '-f', id]), 'rm -f');
   });
+  it('restart keeps a --rm container (Docker); stop then removes it', async () => {
+    const id = await trapper(['--rm']);
+    const before = await inspect(ctr, id);
+    const r = ok(await ctr.run(['restart', '-t', '5', id]), 'restart --rm container');
+    expect(r.stdout).toBe(`${id}\n`);
+    const after = await inspect(ctr, id);
+    expect(after.State.Status).toBe('running');
+    expect(after.State.Pid).not.toBe(before.State.Pid);
+    expect(after.HostConfig.AutoRemove).toBe(true);
+    await waitLog(ctr, id, /ready\ngot-TERM\nready\n/);
+    // kept once, not for good: the next stop removes it, out of sight before stop returns
+    ok(await ctr.run(['stop', '-t', '5', id]), 'stop');
+    expect(await allIds(ctr)).not.toContain(id);
+    expect(fs.existsSync(path.join(ctr.root, 'containers', id))).toBe(false);
+  });
 });
 
 describe('rm', () => {

@@ -23,6 +23,7 @@ function parseTimeout(t: string | undefined, def: number): number {
 
 export class StartCommand extends Command {
   static override paths = [['start'], ['container', 'start']];
+  static fastParse = true;
   static override usage = Command.Usage({ description: 'Start one or more stopped containers' });
   attach = Option.Boolean('-a,--attach', false, { description: "Attach STDOUT/STDERR and forward signals" });
   interactive = Option.Boolean('-i,--interactive', false, { description: "Attach the container's STDIN" });
@@ -47,6 +48,7 @@ export class StartCommand extends Command {
 
 export class StopCommand extends Command {
   static override paths = [['stop'], ['container', 'stop']];
+  static fastParse = true;
   static override usage = Command.Usage({ description: 'Stop one or more running containers' });
   time = Option.String('-t,--time,--timeout', { description: 'Seconds to wait before killing (default 10)' });
   all = Option.Boolean('-a,--all', false);
@@ -69,6 +71,7 @@ export class StopCommand extends Command {
 
 export class KillCommand extends Command {
   static override paths = [['kill'], ['container', 'kill']];
+  static fastParse = true;
   static override usage = Command.Usage({ description: 'Kill one or more running containers' });
   signal = Option.String('-s,--signal', 'KILL', { description: 'Signal to send (default KILL)' });
   containers = Option.Rest({ required: 1 });
@@ -84,6 +87,7 @@ export class KillCommand extends Command {
 
 export class RmCommand extends Command {
   static override paths = [['rm'], ['container', 'rm'], ['container', 'remove']];
+  static fastParse = true;
   static override usage = Command.Usage({ description: 'Remove one or more containers' });
   force = Option.Boolean('-f,--force', false, { description: 'Force the removal of a running container (SIGKILL)' });
   volumes = Option.Boolean('-v,--volumes', false, { description: 'Remove anonymous volumes of the container' });
@@ -120,6 +124,7 @@ export class RmCommand extends Command {
 
 export class WaitCommand extends Command {
   static override paths = [['wait'], ['container', 'wait']];
+  static fastParse = true;
   static override usage = Command.Usage({ description: 'Block until containers stop, then print their exit codes' });
   containers = Option.Rest({ required: 1 });
   async execute(): Promise<number> {
@@ -132,13 +137,15 @@ export class WaitCommand extends Command {
 
 export class RestartCommand extends Command {
   static override paths = [['restart'], ['container', 'restart']];
+  static fastParse = true;
   static override usage = Command.Usage({ description: 'Restart one or more containers' });
   time = Option.String('-t,--time,--timeout', { description: 'Seconds to wait before killing (default 10)' });
   containers = Option.Rest({ required: 1 });
   async execute(): Promise<number> {
     const t = parseTimeout(this.time, 10);
     return eachContainer(this.containers, this.context.stderr, async (rec, ref) => {
-      await stopContainer(rec, stopSignalOf(rec), t);
+      // a --rm container survives its restart (Docker): the monitor is told to keep it
+      await stopContainer(rec, stopSignalOf(rec), t, { keep: true });
       if (!fs.existsSync(containerDir(rec.id))) throw new CtrError(`container ${ref} was removed when it stopped (--rm)`);
       startDetached(rec);
       this.context.stdout.write(ref + '\n');

@@ -10,6 +10,8 @@ import { isActive, runtimeState } from '../../container/state';
 
 export class RunCommand extends CreateOptionsCommand {
   static override paths = [['run'], ['container', 'run']];
+  /** plain command lines skip clipanion's state machine (src/cli/fastparse.ts) */
+  static fastParse = true;
   static override usage = Command.Usage({ description: 'Run a command in a new container', details: 'ctr run [OPTIONS] IMAGE [COMMAND] [ARG...]' });
   detach = Option.Boolean('-d,--detach', false, { description: 'Run in the background and print the container ID' });
   detachKeys = Option.String('--detach-keys', { description: 'Key sequence for detaching (default ctrl-p,ctrl-q)' });
