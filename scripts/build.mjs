@@ -111,7 +111,18 @@ await build({
   legalComments: 'none',
   define: { 'process.env.CTR_BUNDLED': '"1"' },
   banner: { js: '#!/usr/bin/env node' },
-  plugins: [sharedNamespaces, lazyBuiltins, lazyClipanionContext],
+  plugins: [sharedNamespaces, lazyBuiltins, lazyClipanionContext, lazyUndici],
   logLevel: 'warning',
-  plugins: [lazyUndici],
 });
+
+// The single binary runs the bundle through vm.Script (scripts/sea-main.js), where a dynamic
+// import() of a module that esbuild left external fails at run time ("A dynamic import callback
+// was not specified"): refuse such a bundle here instead.
+{
+  const out = (await import('node:fs')).readFileSync(process.env.CTR_BUNDLE_OUT || 'dist/ctr.js', 'utf8');
+  const m = out.match(/[^\w$.]import\(\s*["'`][^"'`]*["'`]\s*\)/);
+  if (m) {
+    console.error(`build: the bundle keeps a dynamic ${m[0].slice(1)}: use a static import (the single binary cannot load it)`);
+    process.exit(1);
+  }
+}

@@ -3,6 +3,7 @@
  * --tls-verify value, registry host arguments, prompts. No undici here.
  */
 import { CtrError } from '../util/errors';
+import { createInterface } from 'node:readline';
 
 /**
  * `--tls-verify` declared as Option.String('--tls-verify', { tolerateBoolean: true }):
@@ -35,7 +36,6 @@ export async function promptLine(question: string, hidden: boolean): Promise<str
   const out = process.stderr.isTTY ? process.stderr : process.stdout;
   if (!hidden) {
     out.write(question);
-    const { createInterface } = await import('node:readline');
     const rl = createInterface({ input: stdin, terminal: false });
     return new Promise((resolve) => {
       let done = false;

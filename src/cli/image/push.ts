@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { CtrError } from '../../util/errors';
 import { boolFlag } from '../../image/push-flags';
+import * as fs from 'node:fs';
 
 const FORMATS = ['oci', 'v2s2', 'docker'];
 
@@ -57,7 +58,6 @@ export class PushCommand extends Command {
       progress.close();
     }
     if (this.digestfile !== undefined) {
-      const fs = await import('node:fs');
       try {
         fs.writeFileSync(this.digestfile, res.digest);
       } catch (e) {
