@@ -29,6 +29,7 @@ interface Shape {
   options: Map<string, OptionSpec>;
   positional: boolean; // one required String positional
   proxy: boolean; // then everything else (Option.Proxy)
+  proxyRequired: number; // at least this many words in it
   rest: number; // -1, or a list of at least this many positionals (Option.Rest)
 }
 
@@ -51,7 +52,7 @@ class Unsupported extends Error {}
 function shapeOf(cls: CommandClass, specs: [string, Spec][]): Shape | null {
   const cached = shapes.get(cls);
   if (cached !== undefined) return cached;
-  const shape: Shape = { options: new Map(), positional: false, proxy: false, rest: -1 };
+  const shape: Shape = { options: new Map(), positional: false, proxy: false, proxyRequired: 0, rest: -1 };
   const builder = {
     addOption(o: { names: string[]; arity?: number; allowBinding?: boolean; required?: boolean }) {
       const arity = o.arity ?? 0;
@@ -64,8 +65,9 @@ function shapeOf(cls: CommandClass, specs: [string, Spec][]): Shape | null {
       shape.positional = true;
     },
     addProxy(o: { required?: number } = {}) {
-      if (o.required || shape.proxy || shape.rest >= 0 || !shape.positional) throw new Unsupported();
+      if (shape.proxy || shape.rest >= 0 || !shape.positional) throw new Unsupported();
       shape.proxy = true;
+      shape.proxyRequired = o.required ?? 0;
     },
     addRest(o: { required?: number } = {}) {
       if (shape.positional || shape.proxy || shape.rest >= 0) throw new Unsupported();
@@ -145,7 +147,7 @@ export function parseArgs(shape: Shape, args: string[]): { options: ParseState['
   if (i >= args.length || args[i] === '-') return undefined; // no positional: clipanion says so
   const positionals = [{ value: args[i]!, extra: false }];
   const rest = args.slice(i + 1);
-  if (rest.length && !shape.proxy) return undefined;
+  if ((rest.length && !shape.proxy) || rest.length < shape.proxyRequired) return undefined;
   for (const value of rest) positionals.push({ value, extra: true });
   return { options, positionals };
 }

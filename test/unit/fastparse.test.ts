@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { Builtins, Cli, type Command, type CommandClass } from 'clipanion';
 import { fastProcess } from '../../src/cli/fastparse';
 import { RunCommand } from '../../src/cli/container/run';
+import { CreateCommand } from '../../src/cli/container/create';
+import { ExecCommand } from '../../src/cli/container/exec';
 import { KillCommand, RestartCommand, RmCommand, StartCommand, StopCommand, WaitCommand } from '../../src/cli/container/lifecycle';
 
 const ctx = { env: {}, colorDepth: 1, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
@@ -91,6 +93,13 @@ describe('the quick parser of the life-cycle commands gives what clipanion gives
     [KillCommand, ['kill', '-s', 'HUP', 'a', 'b']],
     [WaitCommand, ['wait', 'a', 'b']],
     [RestartCommand, ['restart', '-t', '1', 'a']],
+    [CreateCommand, ['create', 'busybox']],
+    [CreateCommand, ['create', '--name', 'c1', '-e', 'A=1', '-v', '/a:/b', 'busybox', 'sh', '-c', 'echo hi']],
+    [CreateCommand, ['container', 'create', '-it', '--pull', 'never', 'busybox']],
+    [ExecCommand, ['exec', 'c1', 'true']],
+    [ExecCommand, ['exec', '-it', 'c1', 'sh']],
+    [ExecCommand, ['exec', '-d', '-e', 'A=1', '-u', '1000', '-w', '/tmp', 'c1', 'sleep', '5']],
+    [ExecCommand, ['container', 'exec', '--privileged', 'c1', 'ls', '-la']],
   ];
   for (const [cls, argv] of handled) {
     it(argv.join(' '), () => {
@@ -109,6 +118,9 @@ describe('the quick parser of the life-cycle commands gives what clipanion gives
     [StopCommand, ['stop', '-t']],
     [StopCommand, ['stop', '--help']],
     [StopCommand, ['stop', '-x', 'a']],
+    [ExecCommand, ['exec', 'c1']],
+    [ExecCommand, ['exec', '--no-such', 'c1', 'true']],
+    [CreateCommand, ['create']],
   ];
   for (const [cls, argv] of declined) {
     it(`declines: ${argv.join(' ')}`, () => {

@@ -5,6 +5,8 @@ import { ensureImage } from '../../image/pull';
 
 export class CreateCommand extends CreateOptionsCommand {
   static override paths = [['create'], ['container', 'create']];
+  /** plain command lines skip clipanion's state machine (src/cli/fastparse.ts) */
+  static fastParse = true;
   static override usage = Command.Usage({ description: 'Create a container from an image', details: 'ctr create [OPTIONS] IMAGE [COMMAND] [ARG...]' });
   async execute(): Promise<number> {
     await ensureImage(this.image, this.pull);

@@ -11,6 +11,8 @@ import { context } from '../../state/context';
 
 export class ExecCommand extends Command {
   static override paths = [['exec'], ['container', 'exec']];
+  /** plain command lines skip clipanion's state machine (src/cli/fastparse.ts) */
+  static fastParse = true;
   static override usage = Command.Usage({ description: 'Run a command in a running container' });
   interactive = Option.Boolean('-i,--interactive', false, { description: 'Keep STDIN open' });
   tty = Option.Boolean('-t,--tty', false, { description: 'Allocate a pseudo-TTY' });
