@@ -1,6 +1,7 @@
-/* tar-dir: write a directory as an uncompressed PAX tar on stdout.
+/* The PAX tar writer (tarwrite.h) and tar-dir, which writes a directory with it on stdout.
+ * cp-out (cp.c) writes its members with the same code.
  *
- * Names are relative ("etc/", "etc/passwd"), sorted byte-wise within each directory, parents
+ * tar-dir: names are relative ("etc/", "etc/passwd"), sorted byte-wise within each directory, parents
  * before children. Numeric owners as seen inside the user namespace, mtimes in whole seconds
  * (as Docker and Podman write layers), modes with setuid/setgid/sticky, symlinks, hard links
  * (later names of an inode become link entries), device nodes and fifos; extended attributes
@@ -8,7 +9,7 @@
  * when values fit; a PAX header carries what does not (long names, big sizes and IDs).
  * With --diff the directory is an overlay upper dir: a 0:0 character device becomes an empty
  * ".wh.NAME" file and an opaque directory is followed by a ".wh..wh..opq" entry. */
-#include "storage.h"
+#include "tarwrite.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -29,18 +31,24 @@ struct xa {
   size_t len;
 };
 
+static struct tw_opts O;
+
 static struct {
   unsigned char *buf;
   size_t len;
-  int diff;
   struct inomap *links;
-  uint64_t skipped_sock, changed, mounts;
+  struct tw_counts c;
   char *pax;
   size_t paxlen, paxcap;
 } W;
 
+static void __attribute__((noreturn)) oom(void) { die(125, "%s: out of memory", O.who); }
+
 static void out_flush(void) {
-  if (W.len && st_write_all(1, W.buf, W.len) < 0) die_errno(125, "tar-dir: writing to stdout");
+  if (W.len && st_write_all(1, W.buf, W.len) < 0) {
+    if (errno == EPIPE && O.epipe_status) exit(O.epipe_status); /* the reader went away; it reports why */
+    die_errno(125, "%s: writing the archive", O.who);
+  }
   W.len = 0;
 }
 
@@ -93,7 +101,7 @@ static void pax_add(const char *key, const void *val, size_t vlen) {
   if (W.paxlen + total > W.paxcap) {
     W.paxcap = (W.paxlen + total) * 2;
     W.pax = realloc(W.pax, W.paxcap);
-    if (!W.pax) die(125, "tar-dir: out of memory");
+    if (!W.pax) oom();
   }
   char *p = W.pax + W.paxlen;
   int n = snprintf(p, digits + 2, "%zu ", total);
@@ -164,7 +172,8 @@ static void emit(const char *name, char type, const struct stat *st, uint64_t si
     }
   }
   if (link && strlen(link) > 100) pax_add("linkpath", link, strlen(link));
-  uint64_t uid = st->st_uid, gid = st->st_gid, hsize = size;
+  uint64_t uid = O.owner_set ? O.owner_uid : st->st_uid, gid = O.owner_set ? O.owner_gid : st->st_gid;
+  uint64_t hsize = size;
   int64_t mt = st->st_mtim.tv_sec;
   if (!fits_oct(size, 12)) {
     pax_num("size", (int64_t)size);
@@ -186,7 +195,7 @@ static void emit(const char *name, char type, const struct stat *st, uint64_t si
   for (size_t i = 0; i < nxa; i++) {
     size_t kl = strlen(xa[i].name);
     char *key = malloc(13 + kl + 1);
-    if (!key) die(125, "tar-dir: out of memory");
+    if (!key) oom();
     memcpy(key, "SCHILY.xattr.", 13);
     memcpy(key + 13, xa[i].name, kl + 1);
     pax_add(key, xa[i].val, xa[i].len);
@@ -234,12 +243,12 @@ static size_t read_xattrs(int fd, int dfd, const char *name, struct xa **out) {
     if (cnt == cap) {
       cap = cap ? cap * 2 : 4;
       v = realloc(v, cap * sizeof *v);
-      if (!v) die(125, "tar-dir: out of memory");
+      if (!v) oom();
     }
     v[cnt].name = strdup(k);
     v[cnt].val = val;
     v[cnt].len = (size_t)vl;
-    if (!v[cnt].name) die(125, "tar-dir: out of memory");
+    if (!v[cnt].name) oom();
     cnt++;
   }
   free(names);
@@ -271,10 +280,10 @@ static void copy_file(int fd, uint64_t size, const char *name) {
     ssize_t n = read(fd, W.buf + W.len, k);
     if (n < 0) {
       if (errno == EINTR) continue;
-      die_errno(125, "tar-dir: reading %s", show(name));
+      die_errno(O.fail, "%s: reading %s", O.who, show(name));
     }
     if (n == 0) { /* the file shrank while being read: keep the archive well-formed */
-      W.changed++;
+      W.c.changed++;
       out_zeros(left);
       break;
     }
@@ -284,13 +293,42 @@ static void copy_file(int fd, uint64_t size, const char *name) {
   out_pad(size);
 }
 
+/* kernel file systems whose contents are not files to copy (a running container's /proc, ...) */
+static int is_pseudo_fs(int fd) {
+  struct statfs sf;
+  if (fstatfs(fd, &sf) < 0) return 0;
+  switch ((unsigned long)sf.f_type) {
+    case 0x9fa0UL:     /* proc */
+    case 0x62656572UL: /* sysfs */
+    case 0x1cd1UL:     /* devpts */
+    case 0x19800202UL: /* mqueue */
+    case 0x27e0ebUL:   /* cgroup */
+    case 0x63677270UL: /* cgroup2 */
+    case 0x73636673UL: /* securityfs */
+    case 0x64626720UL: /* debugfs */
+    case 0x74726163UL: /* tracefs */
+    case 0xcafe4a11UL: /* bpf */
+    case 0x6e736673UL: /* nsfs */
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+/* an entry that stands for nothing on disk (a whiteout, an opaque marker): an empty file */
+static void emit_marker(const char *name, const struct stat *st) {
+  struct stat ws = *st;
+  ws.st_mode = S_IFREG | 0600;
+  emit(name, '0', &ws, 0, NULL, NULL, 0);
+}
+
 static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static void walk(int dfd, char *rel, size_t rlen, int depth) {
-  if (depth > 4096) die(125, "tar-dir: %s: directories nested too deep", show(rel));
+void tw_children(int dfd, char *rel, size_t rlen, int depth) {
+  if (depth > 4096) die(O.fail, "%s: %s: directories nested too deep", O.who, show(rel));
   int rfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR *d = rfd >= 0 ? fdopendir(rfd) : NULL;
-  if (!d) die_errno(125, "tar-dir: cannot read %s", *rel ? show(rel) : ".");
+  if (!d) die_errno(O.fail, "%s: cannot read the directory %s", O.who, *rel ? show(rel) : ".");
   char **names = NULL;
   size_t cnt = 0, cap = 0;
   struct dirent *de;
@@ -300,105 +338,130 @@ static void walk(int dfd, char *rel, size_t rlen, int depth) {
     if (cnt == cap) {
       cap = cap ? cap * 2 : 64;
       names = realloc(names, cap * sizeof *names);
-      if (!names) die(125, "tar-dir: out of memory");
+      if (!names) oom();
     }
-    names[cnt] = strdup(n);
-    if (!names[cnt]) die(125, "tar-dir: out of memory");
-    cnt++;
+    if (!(names[cnt++] = strdup(n))) oom();
   }
   closedir(d);
   if (cnt) qsort(names, cnt, sizeof *names, cmpstr);
-
   for (size_t i = 0; i < cnt; i++) {
-    const char *n = names[i];
-    size_t nl = strlen(n);
-    if (rlen + nl + 16 >= PATH_MAX * 4) die(125, "tar-dir: %s%s: name too long", show(rel), show(n));
-    memcpy(rel + rlen, n, nl + 1);
-    struct stat st;
-    if (fstatat(dfd, n, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-      if (errno == ENOENT) continue; /* gone meanwhile */
-      die_errno(125, "tar-dir: %s", show(rel));
-    }
-    if (S_ISSOCK(st.st_mode)) {
-      W.skipped_sock++;
-      continue;
-    }
-    if (W.diff && S_ISCHR(st.st_mode) && st.st_rdev == 0) {
-      char *wh = malloc(rlen + nl + 5);
-      if (!wh) die(125, "tar-dir: out of memory");
-      memcpy(wh, rel, rlen);
-      memcpy(wh + rlen, ".wh.", 4);
-      memcpy(wh + rlen + 4, n, nl + 1);
-      struct stat ws = st;
-      ws.st_mode = S_IFREG | 0600;
-      emit(wh, '0', &ws, 0, NULL, NULL, 0);
-      free(wh);
-      continue;
-    }
-    if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
-      const char *first = inomap_get(W.links, st.st_dev, st.st_ino);
-      if (first) {
-        emit(rel, '1', &st, 0, first, NULL, 0);
-        continue;
-      }
-      inomap_put(W.links, st.st_dev, st.st_ino, rel);
-    }
-    struct xa *xa = NULL;
-    size_t nxa = 0;
-    if (S_ISREG(st.st_mode)) {
-      int fd = openat(dfd, n, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-      struct stat fst;
-      if (fd < 0 || fstat(fd, &fst) < 0 || fst.st_ino != st.st_ino || !S_ISREG(fst.st_mode)) {
-        if (fd < 0 && errno == ENOENT) continue;
-        die(125, "tar-dir: %s: cannot open: %s", show(rel), fd < 0 ? strerror(errno) : "changed while read");
-      }
-      nxa = read_xattrs(fd, -1, NULL, &xa);
-      emit(rel, '0', &fst, (uint64_t)fst.st_size, NULL, xa, nxa);
-      copy_file(fd, (uint64_t)fst.st_size, rel);
-      close(fd);
-    } else if (S_ISLNK(st.st_mode)) {
-      char target[PATH_MAX];
-      ssize_t tl = readlinkat(dfd, n, target, sizeof target);
-      if (tl < 0 || (size_t)tl >= sizeof target) die_errno(125, "tar-dir: %s: cannot read the link", show(rel));
-      target[tl] = 0;
-      nxa = read_xattrs(-1, dfd, n, &xa);
-      emit(rel, '2', &st, 0, target, xa, nxa);
-    } else if (S_ISDIR(st.st_mode)) {
-      int cfd = openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (cfd < 0) die_errno(125, "tar-dir: %s: cannot open", show(rel));
-      nxa = read_xattrs(cfd, -1, NULL, &xa);
-      rel[rlen + nl] = '/';
-      rel[rlen + nl + 1] = 0;
-      emit(rel, '5', &st, 0, NULL, xa, nxa);
-      if (W.diff && xa_is_opaque(cfd, -1, NULL)) {
-        memcpy(rel + rlen + nl + 1, ".wh..wh..opq", 13);
-        struct stat ws = st;
-        ws.st_mode = S_IFREG | 0600;
-        emit(rel, '0', &ws, 0, NULL, NULL, 0);
-        rel[rlen + nl + 1] = 0;
-      }
-      if (is_mount_root(dfd, n)) {
-        W.mounts++; /* another file system: its contents are not part of this directory */
-      } else {
-        walk(cfd, rel, rlen + nl + 1, depth + 1);
-      }
-      close(cfd);
-    } else {
-      char t = S_ISCHR(st.st_mode) ? '3' : S_ISBLK(st.st_mode) ? '4' : '6';
-      nxa = read_xattrs(-1, dfd, n, &xa);
-      emit(rel, t, &st, 0, NULL, xa, nxa);
-    }
-    free_xattrs(xa, nxa);
+    size_t nl = strlen(names[i]);
+    if (rlen + nl + 16 >= PATH_MAX * 4) die(O.fail, "%s: %s%s: name too long", O.who, show(rel), show(names[i]));
+    memcpy(rel + rlen, names[i], nl + 1);
+    tw_member(dfd, names[i], rel, rlen + nl, depth);
+    free(names[i]);
   }
   rel[rlen] = 0;
-  for (size_t i = 0; i < cnt; i++) free(names[i]);
   free(names);
 }
 
+void tw_member(int dfd, const char *n, char *rel, size_t rlen, int depth) {
+  const char *on = *n ? n : ".";
+  struct stat st;
+  if (fstatat(dfd, on, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (errno == ENOENT && depth > 0) return; /* gone meanwhile */
+    die_errno(O.fail, "%s: %s", O.who, show(rel));
+  }
+  if (S_ISSOCK(st.st_mode)) {
+    W.c.skipped_sock++;
+    return;
+  }
+  size_t nl = strlen(n);
+  if (O.diff && *n && S_ISCHR(st.st_mode) && st.st_rdev == 0) { /* a whiteout: ".wh.NAME" */
+    memcpy(rel + rlen - nl, ".wh.", 4);
+    memcpy(rel + rlen - nl + 4, n, nl + 1);
+    emit_marker(rel, &st);
+    memcpy(rel + rlen - nl, n, nl + 1);
+    return;
+  }
+  if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+    const char *first = inomap_get(W.links, st.st_dev, st.st_ino);
+    if (first) {
+      emit(rel, '1', &st, 0, first, NULL, 0);
+      return;
+    }
+    inomap_put(W.links, st.st_dev, st.st_ino, rel);
+  }
+  struct xa *xa = NULL;
+  size_t nxa = 0;
+  if (S_ISREG(st.st_mode)) {
+    int fd = openat(dfd, on, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat fst;
+    if (fd < 0 || fstat(fd, &fst) < 0 || fst.st_ino != st.st_ino || !S_ISREG(fst.st_mode)) {
+      if (fd < 0 && errno == ENOENT && depth > 0) return;
+      die(O.fail, "%s: %s: cannot open: %s", O.who, show(rel), fd < 0 ? strerror(errno) : "changed while read");
+    }
+    nxa = read_xattrs(fd, -1, NULL, &xa);
+    emit(rel, '0', &fst, (uint64_t)fst.st_size, NULL, xa, nxa);
+    copy_file(fd, (uint64_t)fst.st_size, rel);
+    close(fd);
+  } else if (S_ISLNK(st.st_mode)) {
+    char target[PATH_MAX];
+    ssize_t tl = readlinkat(dfd, on, target, sizeof target);
+    if (tl < 0 || (size_t)tl >= sizeof target) die_errno(O.fail, "%s: %s: cannot read the link", O.who, show(rel));
+    target[tl] = 0;
+    if (O.node_xattrs) nxa = read_xattrs(-1, dfd, n, &xa);
+    emit(rel, '2', &st, 0, target, xa, nxa);
+  } else if (S_ISDIR(st.st_mode)) {
+    int cfd = *n ? openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : dup(dfd);
+    if (cfd < 0) die_errno(O.fail, "%s: %s: cannot open", O.who, show(rel));
+    size_t l = rlen;
+    if (!l || rel[l - 1] != '/') {
+      rel[l++] = '/';
+      rel[l] = 0;
+    }
+    if (!(depth == 0 && O.skip_top)) {
+      nxa = read_xattrs(cfd, -1, NULL, &xa);
+      emit(rel, '5', &st, 0, NULL, xa, nxa);
+    }
+    if (O.diff && xa_is_opaque(cfd, -1, NULL)) {
+      memcpy(rel + l, ".wh..wh..opq", 13);
+      emit_marker(rel, &st);
+      rel[l] = 0;
+    }
+    if (depth > 0 && O.one_fs && is_mount_root(dfd, n)) {
+      W.c.mounts++; /* another file system: its contents are not part of this directory */
+    } else if (depth > 0 && O.skip_pseudo && is_pseudo_fs(cfd)) {
+      W.c.pseudo++;
+    } else {
+      tw_children(cfd, rel, l, depth + 1);
+    }
+    close(cfd);
+  } else {
+    char t = S_ISCHR(st.st_mode) ? '3' : S_ISBLK(st.st_mode) ? '4' : '6';
+    if (O.node_xattrs) nxa = read_xattrs(-1, dfd, n, &xa);
+    emit(rel, t, &st, 0, NULL, xa, nxa);
+  }
+  free_xattrs(xa, nxa);
+  rel[rlen] = 0;
+}
+
+void tw_start(const struct tw_opts *o) {
+  O = *o;
+  if (!O.fail) O.fail = 125;
+  signal(SIGPIPE, SIG_IGN);
+  W.buf = malloc(OBUF);
+  W.links = inomap_new();
+  if (!W.buf || !W.links) oom();
+}
+
+void tw_finish(struct tw_counts *out) {
+  out_zeros(1024);
+  out_flush();
+  if (W.c.skipped_sock) notex("skipped %" PRIu64 " sockets", W.c.skipped_sock);
+  if (W.c.mounts) notex("did not descend into %" PRIu64 " mount points", W.c.mounts);
+  if (W.c.pseudo) notex("did not copy the contents of %" PRIu64 " kernel file systems (proc, sysfs, ...)", W.c.pseudo);
+  if (W.c.changed) warnx_("%" PRIu64 " files shrank while being read; their ends are zeros", W.c.changed);
+  if (out) *out = W.c;
+}
+
+/* ---- tar-dir ---- */
+
 int cmd_tar_dir(int argc, char **argv) {
+  struct tw_opts o = {.who = "tar-dir", .fail = 125, .one_fs = 1, .node_xattrs = 1};
   const char *dir = NULL;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--diff") == 0) W.diff = 1;
+    if (strcmp(argv[i], "--diff") == 0) o.diff = 1;
     else if (argv[i][0] == '-' && argv[i][1]) die(125, "tar-dir: unknown option %s", argv[i]);
     else if (!dir) dir = argv[i];
     else die(125, "tar-dir: too many arguments; usage: tar-dir [--diff] DIR");
@@ -406,19 +469,13 @@ int cmd_tar_dir(int argc, char **argv) {
   if (!dir) die(125, "tar-dir: missing DIR; usage: tar-dir [--diff] DIR");
   join_userns();
   storage_init();
-  signal(SIGPIPE, SIG_IGN);
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) die_errno(125, "tar-dir: cannot open %s", show(dir));
-  W.buf = malloc(OBUF);
-  W.links = inomap_new();
-  char *rel = malloc(PATH_MAX * 4);
-  if (!W.buf || !W.links || !rel) die(125, "tar-dir: out of memory");
+  char *rel = malloc(TW_REL_MAX);
+  if (!rel) die(125, "tar-dir: out of memory");
   rel[0] = 0;
-  walk(fd, rel, 0, 0);
-  out_zeros(1024);
-  out_flush();
-  if (W.skipped_sock) notex("skipped %" PRIu64 " sockets", W.skipped_sock);
-  if (W.mounts) notex("did not descend into %" PRIu64 " mount points", W.mounts);
-  if (W.changed) warnx_("%" PRIu64 " files shrank while being archived; their ends are zeros", W.changed);
+  tw_start(&o);
+  tw_children(fd, rel, 0, 1); /* DIR itself is not a member */
+  tw_finish(NULL);
   return 0;
 }
