@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CtrError } from '../util/errors';
+import { readJsonObjectFile } from '../util/jsonfile';
 
 export interface Credentials {
   username: string;
@@ -46,22 +47,7 @@ export function authFilesToRead(): string[] {
 }
 
 function readAuthFile(file: string): AuthFile | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw new CtrError(`cannot read credentials file ${file}: ${(e as Error).message}`);
-  }
-  if (text.trim() === '') return {};
-  try {
-    const v = JSON.parse(text) as AuthFile;
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
-    return v;
-  } catch {
-    throw new CtrError(`credentials file ${file} is not valid JSON: fix or remove it`);
-  }
+  return readJsonObjectFile<AuthFile>(file, 'credentials file', 'fix or remove it');
 }
 
 /** The keys a host may be stored under (Docker writes URLs, and Docker Hub has several names). */

@@ -3,10 +3,9 @@
  * /etc/ctr/ctr.conf. Keys of the user's file override the system file's, one section deep:
  *   {"storage": {"driver": "vfs"}}
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { context } from '../state/context';
-import { CtrError } from '../util/errors';
+import { readJsonObjectFile } from '../util/jsonfile';
 
 export interface CtrConfig {
   storage?: { driver?: string };
@@ -23,23 +22,7 @@ export function configFiles(): string[] {
 let cached: { config: CtrConfig; sources: Record<string, string> } | undefined;
 
 function readOne(file: string): CtrConfig | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw new CtrError(`cannot read configuration file ${file}: ${(e as Error).message}`);
-  }
-  if (text.trim() === '') return {};
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new CtrError(`invalid configuration file ${file}: ${(e as Error).message}; it must be JSON such as {"storage":{"driver":"vfs"}}`);
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new CtrError(`invalid configuration file ${file}: expected a JSON object`);
-  return v as CtrConfig;
+  return readJsonObjectFile<CtrConfig>(file, 'configuration file', 'it must hold an object such as {"storage":{"driver":"vfs"}}');
 }
 
 /** The merged configuration and, for each "section.key", the file it came from. */
