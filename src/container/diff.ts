@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Parser } from 'tar';
 import { CtrError } from '../util/errors';
 import { ensureRunroot, findHelper, helperArgs, helperError } from '../util/helper';
 import { containerDir } from './store';
@@ -12,6 +11,18 @@ export interface Change {
   Kind: 0 | 1 | 2; // Docker: 0 modified, 1 added, 2 deleted
 }
 
+/** True when REL (a path relative to the rootfs) exists in one of the image's layer directories (LOWERS). */
+export function inImageLayers(lowers: readonly string[], rel: string): boolean {
+  return lowers.some((l) => {
+    try {
+      fs.lstatSync(path.join(l, rel));
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Changes of the container's writable layer against its image (Docker's `diff`). */
 export async function containerChanges(rec: ContainerRecord): Promise<Change[]> {
   const dir = containerDir(rec.id);
@@ -19,16 +30,9 @@ export async function containerChanges(rec: ContainerRecord): Promise<Change[]> 
   const upper = spec.annotations['ctr.rootfs.upper'];
   if (!upper) throw new CtrError(`diff needs the overlay or fuse-overlayfs storage driver; container ${rec.name} uses ${rec.driver}`);
   const lowers = (spec.annotations['ctr.rootfs.lower'] ?? '').split(':').filter(Boolean);
-  const inImage = (p: string) =>
-    lowers.some((l) => {
-      try {
-        fs.lstatSync(path.join(l, p));
-        return true;
-      } catch {
-        return false;
-      }
-    });
+  const inImage = (p: string) => inImageLayers(lowers, p);
   ensureRunroot();
+  const { Parser } = await import('tar'); // on use: a module wanting only inImageLayers (commit) need not load tar
   const names: string[] = [];
   await new Promise<void>((resolve, reject) => {
     const child = spawn(findHelper(), helperArgs(['tar-dir', '--diff', upper]), { stdio: ['ignore', 'pipe', 'pipe'] });
