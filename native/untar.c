@@ -83,6 +83,9 @@ static struct {
   const char *cur; /* entry being processed, for messages */
   char *cache_key; /* parent directory cache: one entry */
   int cache_fd;
+  /* a new inode is already owned 0:0 (we are root, and the group it would inherit from its
+   * directory, set-group-ID or grpid mount, is 0): entries owned 0:0 skip the chown */
+  int ids0, root_gid0, cache_gid0, pgid0;
   struct dirfix *df;
   size_t ndf, cdf;
   uint64_t entries, bytes;
@@ -398,11 +401,17 @@ static void cache_drop(void) {
   U.cache_key = NULL; /* the fd stays open until replaced: the current entry may still use it */
 }
 
+static int gid_is0(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && st.st_gid == 0;
+}
+
 static void cache_set(const char *key, int fd) {
   if (U.cache_fd >= 0) close(U.cache_fd);
   free(U.cache_key);
   U.cache_key = strdup(key);
   U.cache_fd = fd;
+  U.cache_gid0 = U.ids0 && gid_is0(fd);
   if (!U.cache_key) die(125, "untar: out of memory");
 }
 
@@ -450,9 +459,16 @@ static int revive_whiteouts(const char *parent) {
 }
 
 /* the directory holding an entry, created on the way when missing; never closed by callers */
+/* sets U.pgid0 for that directory */
 static int get_parent(const char *parent) {
-  if (!*parent) return U.root;
-  if (U.cache_key && strcmp(U.cache_key, parent) == 0) return U.cache_fd;
+  if (!*parent) {
+    U.pgid0 = U.root_gid0;
+    return U.root;
+  }
+  if (U.cache_key && strcmp(U.cache_key, parent) == 0) {
+    U.pgid0 = U.cache_gid0;
+    return U.cache_fd;
+  }
   int fd = pr_open_dir(U.root, parent, 1);
   if (fd < 0 && errno == ENOTDIR && revive_whiteouts(parent)) fd = pr_open_dir(U.root, parent, 1);
   if (fd < 0) {
@@ -463,6 +479,7 @@ static int get_parent(const char *parent) {
     fail_errno("cannot open the parent directory");
   }
   cache_set(parent, fd);
+  U.pgid0 = U.cache_gid0;
   return fd;
 }
 
@@ -486,7 +503,9 @@ static void note_chown(int64_t uid, int64_t gid) {
   }
 }
 
-static void set_owner(int fd, int pfd, const char *leaf, const struct ent *e) {
+/* FRESH: the inode was just made in the directory get_parent() returned last */
+static void set_owner(int fd, int pfd, const char *leaf, const struct ent *e, int fresh) {
+  if (fresh && U.pgid0 && e->uid == 0 && e->gid == 0) return;
   int r = fd >= 0 ? fchown(fd, (uid_t)e->uid, (gid_t)e->gid)
                   : fchownat(pfd, leaf, (uid_t)e->uid, (gid_t)e->gid, AT_SYMLINK_NOFOLLOW);
   if (r < 0) note_chown(e->uid, e->gid);
@@ -632,6 +651,25 @@ static void spread_name(char *buf, size_t n) {
   snprintf(buf, n, ".ctr-untar-%016llx", (unsigned long long)r);
 }
 
+/* probe files live until the end (their inodes stay taken, so the layer's own entries do not
+ * have to skip them as recently deleted ones); removed before the directory times are set */
+struct probed {
+  int dfd; /* O_PATH handle of the directory kept */
+  char name[40];
+};
+static struct probed *SPK;
+static size_t nspk, cspk;
+
+static void probe_name(char *buf, size_t n, const char *dir, int i) { snprintf(buf, n, "%.40s-p%d", dir, i); }
+
+static void probes_remove(int d, const char *dir, int count) {
+  for (int j = 0; j < count; j++) {
+    char pn[64];
+    probe_name(pn, sizeof pn, dir, j);
+    unlinkat(d, pn, 0);
+  }
+}
+
 /* the cost of making SPREAD_PROBES files in directory NAME of PFD (ns, the dearest), or -1 */
 static int64_t spread_probe(int pfd, const char *name) {
   int d = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -639,8 +677,8 @@ static int64_t spread_probe(int pfd, const char *name) {
   int64_t worst = 0;
   int i;
   for (i = 0; i < SPREAD_PROBES; i++) {
-    char pn[16];
-    snprintf(pn, sizeof pn, ".probe%d", i);
+    char pn[64];
+    probe_name(pn, sizeof pn, name, i);
     int64_t t0 = now_ns();
     int f = openat(d, pn, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     int64_t t = now_ns() - t0;
@@ -648,13 +686,33 @@ static int64_t spread_probe(int pfd, const char *name) {
     close(f);
     if (t > worst) worst = t;
   }
-  for (int j = 0; j < i; j++) {
-    char pn[16];
-    snprintf(pn, sizeof pn, ".probe%d", j);
-    unlinkat(d, pn, 0);
-  }
+  if (i < SPREAD_PROBES) probes_remove(d, name, i);
   close(d);
   return i == SPREAD_PROBES ? worst : -1;
+}
+
+static void probes_keep(int pfd, const char *leaf, const char *cand) {
+  int d = openat(pfd, leaf, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (d < 0) return;
+  if (nspk == cspk) {
+    cspk = cspk ? cspk * 2 : 32;
+    SPK = realloc(SPK, cspk * sizeof *SPK);
+    if (!SPK) die(125, "untar: out of memory");
+  }
+  SPK[nspk].dfd = d;
+  snprintf(SPK[nspk].name, sizeof SPK[nspk].name, "%s", cand);
+  nspk++;
+}
+
+/* before the directory times: the directories kept may have been replaced since (then ENOENT) */
+static void spread_cleanup(void) {
+  for (size_t i = 0; i < nspk; i++) {
+    probes_remove(SPK[i].dfd, SPK[i].name, SPREAD_PROBES);
+    close(SPK[i].dfd);
+  }
+  free(SPK);
+  SPK = NULL;
+  nspk = cspk = 0;
 }
 
 /* make directory LEAF (absent) in PFD in a group that makes files fast. 0 when made; -1 when
@@ -699,8 +757,16 @@ static int spread_mkdir(int pfd, const char *leaf) {
       if (cost[i] >= 0 && (pick < 0 || cost[i] < cost[pick])) pick = i;
   int made = -1;
   if (pick >= 0 && syscall(SYS_renameat2, pfd, cand[pick], pfd, leaf, CTR_RENAME_NOREPLACE) == 0) made = pick;
-  for (int i = 0; i < n; i++)
-    if (i != made && unlinkat(pfd, cand[i], AT_REMOVEDIR) < 0) fail_errno("cannot remove a placement directory");
+  for (int i = 0; i < n; i++) {
+    if (i == made) continue;
+    int d = openat(pfd, cand[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (d >= 0) {
+      probes_remove(d, cand[i], SPREAD_PROBES);
+      close(d);
+    }
+    if (unlinkat(pfd, cand[i], AT_REMOVEDIR) < 0) fail_errno("cannot remove a placement directory");
+  }
+  if (made >= 0) probes_keep(pfd, leaf, cand[made]);
   if (n > 1) SP.retries += (uint64_t)(n - 1);
   if (dfd != U.root) close(dfd);
   if (made < 0) {
@@ -717,7 +783,7 @@ plain:
 }
 
 static void do_dir(const struct pr_name *pn, const struct ent *e) {
-  int fd;
+  int fd, fresh = 0;
   if (!*pn->full) {
     fd = U.root; /* "./": the root itself */
   } else {
@@ -726,11 +792,14 @@ static void do_dir(const struct pr_name *pn, const struct ent *e) {
     int64_t t0 = mk_begin();
     int r = made ? 0 : mkdirat(pfd, pn->leaf, 0700);
     if (!made) mk_end(t0);
+    fresh = 1;
     if (r < 0) {
       if (errno != EEXIST) fail_errno("cannot create the directory");
       struct stat st;
       if (fstatat(pfd, pn->leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) fail_errno("stat");
+      fresh = 0;
       if (!S_ISDIR(st.st_mode)) {
+        fresh = 1;
         int was_whiteout = S_ISCHR(st.st_mode) && st.st_rdev == 0;
         remove_existing(pfd, pn->leaf);
         if (mkdirat(pfd, pn->leaf, 0700) < 0) fail_errno("cannot create the directory");
@@ -740,7 +809,8 @@ static void do_dir(const struct pr_name *pn, const struct ent *e) {
     fd = openat(pfd, pn->leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) fail_errno("cannot open the directory");
   }
-  set_owner(fd, -1, NULL, e);
+  set_owner(fd, -1, NULL, e, fresh);
+  if (fd == U.root) U.root_gid0 = U.ids0 && gid_is0(fd);
   set_xattrs(fd, -1, NULL, e);
   defer_dir(pn->full, fd, e); /* mode and times once everything below exists */
   if (fd != U.root) cache_set(pn->full, fd);
@@ -751,7 +821,7 @@ static void do_file(struct rd *r, const struct pr_name *pn, const struct ent *e)
   int fd = -1;
   for (int tries = 0; tries < 3; tries++) {
     int64_t t0 = mk_begin();
-    fd = openat(pfd, pn->leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    fd = openat(pfd, pn->leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)(e->mode & 0777));
     mk_end(t0);
     if (fd >= 0 || errno != EEXIST) break;
     remove_existing(pfd, pn->leaf);
@@ -760,8 +830,9 @@ static void do_file(struct rd *r, const struct pr_name *pn, const struct ent *e)
   rd_copy(r, (uint64_t)e->size, fd);
   rd_pad(r, (uint64_t)e->size);
   U.bytes += (uint64_t)e->size;
-  set_owner(fd, -1, NULL, e);
-  if (fchmod(fd, (mode_t)(e->mode & 07777)) < 0) fail_errno("chmod");
+  set_owner(fd, -1, NULL, e, 1);
+  /* made with its permission bits (umask 0); a chown clears set-ID bits: those come after */
+  if ((e->mode & 07000) && fchmod(fd, (mode_t)(e->mode & 07777)) < 0) fail_errno("chmod");
   set_xattrs(fd, -1, NULL, e);
   struct timespec ts[2];
   ent_times(e, ts);
@@ -780,7 +851,7 @@ static void do_symlink(const struct pr_name *pn, const struct ent *e) {
     if (errno != EEXIST || tries >= 2) fail_errno("cannot create the symbolic link");
     remove_existing(pfd, pn->leaf);
   }
-  set_owner(-1, pfd, pn->leaf, e);
+  set_owner(-1, pfd, pn->leaf, e, 1);
   set_xattrs(-1, pfd, pn->leaf, e);
   struct timespec ts[2];
   ent_times(e, ts);
@@ -830,7 +901,7 @@ static void do_node(const struct pr_name *pn, const struct ent *e) {
     if (errno != EEXIST || tries >= 2) fail_errno("cannot create the node");
     remove_existing(pfd, pn->leaf);
   }
-  set_owner(-1, pfd, pn->leaf, e);
+  set_owner(-1, pfd, pn->leaf, e, 1);
   if (fchmodat(pfd, pn->leaf, (mode_t)(e->mode & 07777), AT_SYMLINK_NOFOLLOW) < 0) fail_errno("chmod");
   set_xattrs(-1, pfd, pn->leaf, e);
   struct timespec ts[2];
@@ -966,6 +1037,8 @@ int cmd_untar(int argc, char **argv) {
   if (U.root < 0) die_errno(125, "untar: cannot open %s", dir);
   fcntl(0, F_SETPIPE_SZ, 1 << 20); /* fewer, larger reads when fed by a pipe; fine if refused */
   spread_begin();
+  U.ids0 = geteuid() == 0 && getegid() == 0;
+  U.root_gid0 = U.ids0 && gid_is0(U.root);
 
   struct rd r = {0, NULL, 0, 0, 0};
   r.buf = xmalloc(RDBUF);
@@ -1067,6 +1140,7 @@ int cmd_untar(int argc, char **argv) {
     r.pos = r.len = 0;
     rd_fill(&r, RDBUF);
   }
+  spread_cleanup();
   finish_dirs();
   spread_end();
   if (U.cache_fd >= 0) close(U.cache_fd);
