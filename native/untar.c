@@ -23,6 +23,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,6 +87,9 @@ static struct {
   /* a new inode is already owned 0:0 (we are root, and the group it would inherit from its
    * directory, set-group-ID or grpid mount, is 0): entries owned 0:0 skip the chown */
   int ids0, root_gid0, cache_gid0, pgid0;
+  /* a new file gets exactly the permission bits asked for (umask 0, and no default ACL in DIR
+   * nor set by the archive): then no fchmod unless set-ID/sticky bits */
+  int mode_exact;
   struct dirfix *df;
   size_t ndf, cdf;
   uint64_t entries, bytes;
@@ -518,6 +522,7 @@ static void set_xattrs(int fd, int pfd, const char *leaf, const struct ent *e) {
       U.overlay_xattrs++;
       continue;
     }
+    if (strcmp(x->name, "system.posix_acl_default") == 0) U.mode_exact = 0;
     if (xa_set(fd, pfd, leaf, x->name, x->val, x->len) == 0) continue;
     if (!U.xattr_fail++) U.xattr_errno = errno;
     size_t l = strlen(U.xattr_names);
@@ -694,9 +699,16 @@ static int64_t spread_probe(int pfd, const char *name) {
   return i == SPREAD_PROBES ? worst : -1;
 }
 
+#define SPREAD_KEEP_MAX 1024 /* handles kept; past that, probes go at once */
+
 static void probes_keep(int pfd, const char *leaf, const char *cand) {
   int d = openat(pfd, leaf, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (d < 0) return;
+  if (d < 0) fail_errno("cannot open a placement directory");
+  if (nspk >= SPREAD_KEEP_MAX) {
+    probes_remove(d, cand, SPREAD_PROBES);
+    close(d);
+    return;
+  }
   if (nspk == cspk) {
     cspk = cspk ? cspk * 2 : 32;
     SPK = realloc(SPK, cspk * sizeof *SPK);
@@ -835,7 +847,7 @@ static void do_file(struct rd *r, const struct pr_name *pn, const struct ent *e)
   U.bytes += (uint64_t)e->size;
   set_owner(fd, -1, NULL, e, 1);
   /* made with its permission bits (umask 0); a chown clears set-ID bits: those come after */
-  if ((e->mode & 07000) && fchmod(fd, (mode_t)(e->mode & 07777)) < 0) fail_errno("chmod");
+  if (((e->mode & 07000) || !U.mode_exact) && fchmod(fd, (mode_t)(e->mode & 07777)) < 0) fail_errno("chmod");
   set_xattrs(fd, -1, NULL, e);
   struct timespec ts[2];
   ent_times(e, ts);
@@ -1042,6 +1054,7 @@ int cmd_untar(int argc, char **argv) {
   spread_begin();
   U.ids0 = geteuid() == 0 && getegid() == 0;
   U.root_gid0 = U.ids0 && gid_is0(U.root);
+  U.mode_exact = fgetxattr(U.root, "system.posix_acl_default", NULL, 0) < 0 && errno != ERANGE;
 
   struct rd r = {0, NULL, 0, 0, 0};
   r.buf = xmalloc(RDBUF);

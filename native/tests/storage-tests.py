@@ -1143,6 +1143,25 @@ def _(a):
     ok(os.lstat(a.p("suidu")).st_uid == u)
 
 
+def default_acl(user, group, other):
+    import struct
+    ent = lambda tag, perm: struct.pack("<HHI", tag, perm, 0xffffffff)
+    return struct.pack("<I", 2) + ent(0x01, user) + ent(0x04, group) + ent(0x20, other)
+
+
+@test("untar: file modes exact under a default ACL (of DIR or set by the archive)")
+def _(a):
+    try:
+        os.setxattr(a.root, "system.posix_acl_default", default_acl(7, 0, 0))
+    except OSError as e:
+        return  # no POSIX ACLs here
+    data = (member("f", "x", mode=0o644) + pax([(b"SCHILY.xattr.system.posix_acl_default", default_acl(7, 5, 0))]) +
+            dirent("d/") + member("d/g", "y", mode=0o755) + END)
+    untar_ok(a, data)
+    ok(stat.S_IMODE(os.lstat(a.p("f")).st_mode) == 0o644, "f: %o" % os.lstat(a.p("f")).st_mode)
+    ok(stat.S_IMODE(os.lstat(a.p("d/g")).st_mode) == 0o755, "d/g: %o" % os.lstat(a.p("d/g")).st_mode)
+
+
 @test("untar: a deep tree and a thousand hard links")
 def _(a):
     deep = "/".join(["d%d" % (i % 10) for i in range(300)])
