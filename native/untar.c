@@ -17,8 +17,13 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/syscall.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,6 +84,12 @@ static struct {
   const char *cur; /* entry being processed, for messages */
   char *cache_key; /* parent directory cache: one entry */
   int cache_fd;
+  /* a new inode is already owned 0:0 (we are root, and the group it would inherit from its
+   * directory, set-group-ID or grpid mount, is 0): entries owned 0:0 skip the chown */
+  int ids0, root_gid0, cache_gid0, pgid0;
+  /* a new file gets exactly the permission bits asked for (umask 0, and no default ACL in DIR
+   * nor set by the archive): then no fchmod unless set-ID/sticky bits */
+  int mode_exact;
   struct dirfix *df;
   size_t ndf, cdf;
   uint64_t entries, bytes;
@@ -394,11 +405,17 @@ static void cache_drop(void) {
   U.cache_key = NULL; /* the fd stays open until replaced: the current entry may still use it */
 }
 
+static int gid_is0(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && st.st_gid == 0;
+}
+
 static void cache_set(const char *key, int fd) {
   if (U.cache_fd >= 0) close(U.cache_fd);
   free(U.cache_key);
   U.cache_key = strdup(key);
   U.cache_fd = fd;
+  U.cache_gid0 = U.ids0 && gid_is0(fd);
   if (!U.cache_key) die(125, "untar: out of memory");
 }
 
@@ -446,9 +463,16 @@ static int revive_whiteouts(const char *parent) {
 }
 
 /* the directory holding an entry, created on the way when missing; never closed by callers */
+/* sets U.pgid0 for that directory */
 static int get_parent(const char *parent) {
-  if (!*parent) return U.root;
-  if (U.cache_key && strcmp(U.cache_key, parent) == 0) return U.cache_fd;
+  if (!*parent) {
+    U.pgid0 = U.root_gid0;
+    return U.root;
+  }
+  if (U.cache_key && strcmp(U.cache_key, parent) == 0) {
+    U.pgid0 = U.cache_gid0;
+    return U.cache_fd;
+  }
   int fd = pr_open_dir(U.root, parent, 1);
   if (fd < 0 && errno == ENOTDIR && revive_whiteouts(parent)) fd = pr_open_dir(U.root, parent, 1);
   if (fd < 0) {
@@ -459,6 +483,7 @@ static int get_parent(const char *parent) {
     fail_errno("cannot open the parent directory");
   }
   cache_set(parent, fd);
+  U.pgid0 = U.cache_gid0;
   return fd;
 }
 
@@ -482,7 +507,9 @@ static void note_chown(int64_t uid, int64_t gid) {
   }
 }
 
-static void set_owner(int fd, int pfd, const char *leaf, const struct ent *e) {
+/* FRESH: the inode was just made in the directory get_parent() returned last */
+static void set_owner(int fd, int pfd, const char *leaf, const struct ent *e, int fresh) {
+  if (fresh && U.pgid0 && e->uid == 0 && e->gid == 0) return;
   int r = fd >= 0 ? fchown(fd, (uid_t)e->uid, (gid_t)e->gid)
                   : fchownat(pfd, leaf, (uid_t)e->uid, (gid_t)e->gid, AT_SYMLINK_NOFOLLOW);
   if (r < 0) note_chown(e->uid, e->gid);
@@ -495,6 +522,7 @@ static void set_xattrs(int fd, int pfd, const char *leaf, const struct ent *e) {
       U.overlay_xattrs++;
       continue;
     }
+    if (strcmp(x->name, "system.posix_acl_default") == 0) U.mode_exact = 0;
     if (xa_set(fd, pfd, leaf, x->name, x->val, x->len) == 0) continue;
     if (!U.xattr_fail++) U.xattr_errno = errno;
     size_t l = strlen(U.xattr_names);
@@ -533,17 +561,260 @@ static void defer_dir(const char *path, int fd, const struct ent *e) {
   ent_times(e, d->ts);
 }
 
+/* ---- placement of directories (ext4) ----
+ *
+ * ext4 without a journal skips, for every new inode, each free inode of the group that was
+ * deleted in the last minutes (recently_deleted() looks up its inode table block): after `rmi`
+ * freed a layer's thousands of inodes, each entry of the next layer made in those groups costs
+ * 100+ us in the kernel instead of a few (measured: 1 s for a 6,661-entry layer instead of
+ * 0.07 s). Files land in the flex group of their directory, directories near their parent,
+ * so a layer fills the groups the previous one just freed. But ext4 places the children of a
+ * directory flagged FS_TOPDIR_FL (chattr +T: the Orlov allocator's "top of a hierarchy") in a
+ * group with few directories, starting from a hash of the name. So, when DIR is empty (a new
+ * layer) and accepts the flag:
+ *  - each top-level directory, and any directory made while creating entries is slow (a
+ *    moving average of the create calls over SPREAD_SLOW_NS), is made under a random name in
+ *    its parent, flagged for that one mkdir, then renamed to its name;
+ *  - a probe file made and removed in it tells whether its group is itself a slow one; then
+ *    another random name is tried (SPREAD_TRIES at most), the rejected ones removed.
+ * Placement only: names, contents, order and checks are unchanged, and DIR's flags are
+ * restored at the end. Off elsewhere (other file systems refuse the flag; a non-empty DIR) and
+ * with CTR_HELPER_NO_SPREAD=1. */
+
+#define CTR_FS_IOC_GETFLAGS _IOR('f', 1, long)
+#define CTR_FS_IOC_SETFLAGS _IOW('f', 2, long)
+#define CTR_FS_TOPDIR_FL 0x00020000
+#define CTR_RENAME_NOREPLACE 1
+#define SPREAD_TRIES 4
+#define SPREAD_PROBES 8         /* files made (then removed) to judge a group */
+#define SPREAD_SLOW_NS 40000    /* a clean ext4 create costs 2-10 us; a scanned group 100+ */
+
+static struct {
+  int active, restore, debug;
+  int all; /* tests (CTR_HELPER_SPREAD_ALL): 1 every directory, 2 also every probe judged slow */
+  int oldflags;
+  int64_t ema; /* moving average of the create calls, ns */
+  uint64_t made, retries;
+} SP;
+
+static int64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* around every call that makes an inode */
+static inline int64_t mk_begin(void) { return SP.active ? now_ns() : 0; }
+static inline void mk_end(int64_t t0) {
+  if (SP.active) SP.ema += (now_ns() - t0 - SP.ema) / 8;
+}
+
+static int dir_is_empty(int fd) {
+  int d = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *dp = d >= 0 ? fdopendir(d) : NULL;
+  if (!dp) {
+    if (d >= 0) close(d);
+    return 0;
+  }
+  int empty = 1;
+  struct dirent *de;
+  while ((de = readdir(dp)) != NULL) {
+    const char *n = de->d_name;
+    if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
+    empty = 0;
+    break;
+  }
+  closedir(dp);
+  return empty;
+}
+
+static void spread_begin(void) {
+  const char *e = getenv("CTR_HELPER_NO_SPREAD");
+  SP.debug = getenv("CTR_HELPER_UNTAR_DEBUG") != NULL;
+  const char *all = getenv("CTR_HELPER_SPREAD_ALL");
+  SP.all = all ? atoi(all) : 0;
+  if (e && strcmp(e, "1") == 0) return;
+  int flags = 0;
+  if (ioctl(U.root, CTR_FS_IOC_GETFLAGS, &flags) < 0) return;
+  if (!dir_is_empty(U.root)) return;
+  if (!(flags & CTR_FS_TOPDIR_FL)) {
+    int nf = flags | CTR_FS_TOPDIR_FL;
+    if (ioctl(U.root, CTR_FS_IOC_SETFLAGS, &nf) < 0) return;
+    SP.restore = 1;
+    SP.oldflags = flags;
+  }
+  SP.active = 1;
+}
+
+static void spread_end(void) {
+  if (SP.restore) ioctl(U.root, CTR_FS_IOC_SETFLAGS, &SP.oldflags); /* placement only: fine if refused */
+  SP.restore = SP.active = 0;
+  if (SP.debug)
+    fprintf(stderr, "untar: spread %" PRIu64 " directories, %" PRIu64 " retries\n", SP.made, SP.retries);
+}
+
+static void spread_name(char *buf, size_t n) {
+  uint64_t r;
+  if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) r = (uint64_t)now_ns() ^ ((uint64_t)getpid() << 32);
+  snprintf(buf, n, ".ctr-untar-%016llx", (unsigned long long)r);
+}
+
+/* probe files live until the end (their inodes stay taken, so the layer's own entries do not
+ * have to skip them as recently deleted ones); removed before the directory times are set */
+struct probed {
+  int dfd; /* O_PATH handle of the directory kept */
+  char name[40];
+};
+static struct probed *SPK;
+static size_t nspk, cspk;
+
+static void probe_name(char *buf, size_t n, const char *dir, int i) { snprintf(buf, n, "%.40s-p%d", dir, i); }
+
+static void probes_remove(int d, const char *dir, int count) {
+  for (int j = 0; j < count; j++) {
+    char pn[64];
+    probe_name(pn, sizeof pn, dir, j);
+    unlinkat(d, pn, 0);
+  }
+}
+
+/* the cost of making SPREAD_PROBES files in directory NAME of PFD (ns, the dearest), or -1 */
+static int64_t spread_probe(int pfd, const char *name) {
+  int d = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (d < 0) return -1;
+  int64_t worst = 0;
+  int i;
+  for (i = 0; i < SPREAD_PROBES; i++) {
+    char pn[64];
+    probe_name(pn, sizeof pn, name, i);
+    int64_t t0 = now_ns();
+    int f = openat(d, pn, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int64_t t = now_ns() - t0;
+    if (f < 0) break;
+    close(f);
+    if (t > worst) worst = t;
+  }
+  if (i < SPREAD_PROBES) probes_remove(d, name, i);
+  close(d);
+  return i == SPREAD_PROBES ? worst : -1;
+}
+
+#define SPREAD_KEEP_MAX 1024 /* handles kept; past that, probes go at once */
+
+static void probes_keep(int pfd, const char *leaf, const char *cand) {
+  int d = openat(pfd, leaf, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (d < 0) fail_errno("cannot open a placement directory");
+  if (nspk >= SPREAD_KEEP_MAX) {
+    probes_remove(d, cand, SPREAD_PROBES);
+    close(d);
+    return;
+  }
+  if (nspk == cspk) {
+    cspk = cspk ? cspk * 2 : 32;
+    SPK = realloc(SPK, cspk * sizeof *SPK);
+    if (!SPK) die(125, "untar: out of memory");
+  }
+  SPK[nspk].dfd = d;
+  snprintf(SPK[nspk].name, sizeof SPK[nspk].name, "%s", cand);
+  nspk++;
+}
+
+/* before the directory times: the directories kept may have been replaced since (then ENOENT) */
+static void spread_cleanup(void) {
+  for (size_t i = 0; i < nspk; i++) {
+    probes_remove(SPK[i].dfd, SPK[i].name, SPREAD_PROBES);
+    close(SPK[i].dfd);
+  }
+  free(SPK);
+  SPK = NULL;
+  nspk = cspk = 0;
+}
+
+/* make directory LEAF (absent) in PFD in a group that makes files fast. 0 when made; -1 when
+ * the caller should make it the plain way (errno EEXIST when LEAF exists). */
+static int spread_mkdir(int pfd, const char *leaf) {
+  struct stat st;
+  if (fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    errno = EEXIST;
+    return -1;
+  }
+  /* PFD may be an O_PATH handle: flags need a real one */
+  int dfd = pfd == U.root ? U.root : openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int flags = 0, flagged = 0;
+  if (dfd < 0) return -1;
+  if (dfd != U.root) {
+    if (ioctl(dfd, CTR_FS_IOC_GETFLAGS, &flags) < 0) goto plain;
+    if (!(flags & CTR_FS_TOPDIR_FL)) {
+      int nf = flags | CTR_FS_TOPDIR_FL;
+      if (ioctl(dfd, CTR_FS_IOC_SETFLAGS, &nf) < 0) goto plain;
+      flagged = 1;
+    }
+  }
+  char cand[SPREAD_TRIES][40];
+  int64_t cost[SPREAD_TRIES];
+  int n = 0, pick = -1;
+  while (n < SPREAD_TRIES) {
+    spread_name(cand[n], sizeof cand[n]);
+    if (mkdirat(pfd, cand[n], 0700) < 0) {
+      if (errno == EEXIST) continue;
+      break;
+    }
+    cost[n] = spread_probe(pfd, cand[n]);
+    n++;
+    if (cost[n - 1] >= 0 && cost[n - 1] < SPREAD_SLOW_NS && SP.all < 2) {
+      pick = n - 1;
+      break;
+    }
+  }
+  if (flagged) ioctl(dfd, CTR_FS_IOC_SETFLAGS, &flags);
+  if (pick < 0) /* all slow (or unmeasurable): the cheapest */
+    for (int i = 0; i < n; i++)
+      if (cost[i] >= 0 && (pick < 0 || cost[i] < cost[pick])) pick = i;
+  int made = -1;
+  if (pick >= 0 && syscall(SYS_renameat2, pfd, cand[pick], pfd, leaf, CTR_RENAME_NOREPLACE) == 0) made = pick;
+  for (int i = 0; i < n; i++) {
+    if (i == made) continue;
+    int d = openat(pfd, cand[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (d >= 0) {
+      probes_remove(d, cand[i], SPREAD_PROBES);
+      close(d);
+    }
+    if (unlinkat(pfd, cand[i], AT_REMOVEDIR) < 0) fail_errno("cannot remove a placement directory");
+  }
+  if (made >= 0) probes_keep(pfd, leaf, cand[made]);
+  if (n > 1) SP.retries += (uint64_t)(n - 1);
+  if (dfd != U.root) close(dfd);
+  if (made < 0) {
+    errno = 0;
+    return -1;
+  }
+  SP.made++;
+  SP.ema = 0; /* judged afresh in the new place */
+  return 0;
+plain:
+  if (dfd != U.root) close(dfd);
+  errno = 0;
+  return -1;
+}
+
 static void do_dir(const struct pr_name *pn, const struct ent *e) {
-  int fd;
+  int fd, fresh = 0;
   if (!*pn->full) {
     fd = U.root; /* "./": the root itself */
   } else {
     int pfd = get_parent(pn->parent);
-    if (mkdirat(pfd, pn->leaf, 0700) < 0) {
+    int made = SP.active && (!*pn->parent || SP.all || SP.ema > SPREAD_SLOW_NS) && spread_mkdir(pfd, pn->leaf) == 0;
+    int64_t t0 = mk_begin();
+    int r = made ? 0 : mkdirat(pfd, pn->leaf, 0700);
+    if (!made) mk_end(t0);
+    fresh = 1;
+    if (r < 0) {
       if (errno != EEXIST) fail_errno("cannot create the directory");
       struct stat st;
       if (fstatat(pfd, pn->leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) fail_errno("stat");
+      fresh = 0;
       if (!S_ISDIR(st.st_mode)) {
+        fresh = 1;
         int was_whiteout = S_ISCHR(st.st_mode) && st.st_rdev == 0;
         remove_existing(pfd, pn->leaf);
         if (mkdirat(pfd, pn->leaf, 0700) < 0) fail_errno("cannot create the directory");
@@ -553,7 +824,8 @@ static void do_dir(const struct pr_name *pn, const struct ent *e) {
     fd = openat(pfd, pn->leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) fail_errno("cannot open the directory");
   }
-  set_owner(fd, -1, NULL, e);
+  set_owner(fd, -1, NULL, e, fresh);
+  if (fd == U.root) U.root_gid0 = U.ids0 && gid_is0(fd);
   set_xattrs(fd, -1, NULL, e);
   defer_dir(pn->full, fd, e); /* mode and times once everything below exists */
   if (fd != U.root) cache_set(pn->full, fd);
@@ -563,7 +835,9 @@ static void do_file(struct rd *r, const struct pr_name *pn, const struct ent *e)
   int pfd = get_parent(pn->parent);
   int fd = -1;
   for (int tries = 0; tries < 3; tries++) {
-    fd = openat(pfd, pn->leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int64_t t0 = mk_begin();
+    fd = openat(pfd, pn->leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)(e->mode & 0777));
+    mk_end(t0);
     if (fd >= 0 || errno != EEXIST) break;
     remove_existing(pfd, pn->leaf);
   }
@@ -571,8 +845,9 @@ static void do_file(struct rd *r, const struct pr_name *pn, const struct ent *e)
   rd_copy(r, (uint64_t)e->size, fd);
   rd_pad(r, (uint64_t)e->size);
   U.bytes += (uint64_t)e->size;
-  set_owner(fd, -1, NULL, e);
-  if (fchmod(fd, (mode_t)(e->mode & 07777)) < 0) fail_errno("chmod");
+  set_owner(fd, -1, NULL, e, 1);
+  /* made with its permission bits (umask 0); a chown clears set-ID bits: those come after */
+  if (((e->mode & 07000) || !U.mode_exact) && fchmod(fd, (mode_t)(e->mode & 07777)) < 0) fail_errno("chmod");
   set_xattrs(fd, -1, NULL, e);
   struct timespec ts[2];
   ent_times(e, ts);
@@ -584,11 +859,14 @@ static void do_symlink(const struct pr_name *pn, const struct ent *e) {
   if (!e->link || !*e->link) fail("symbolic link with an empty target");
   int pfd = get_parent(pn->parent);
   for (int tries = 0;; tries++) {
-    if (symlinkat(e->link, pfd, pn->leaf) == 0) break;
+    int64_t t0 = mk_begin();
+    int r = symlinkat(e->link, pfd, pn->leaf);
+    mk_end(t0);
+    if (r == 0) break;
     if (errno != EEXIST || tries >= 2) fail_errno("cannot create the symbolic link");
     remove_existing(pfd, pn->leaf);
   }
-  set_owner(-1, pfd, pn->leaf, e);
+  set_owner(-1, pfd, pn->leaf, e, 1);
   set_xattrs(-1, pfd, pn->leaf, e);
   struct timespec ts[2];
   ent_times(e, ts);
@@ -638,7 +916,7 @@ static void do_node(const struct pr_name *pn, const struct ent *e) {
     if (errno != EEXIST || tries >= 2) fail_errno("cannot create the node");
     remove_existing(pfd, pn->leaf);
   }
-  set_owner(-1, pfd, pn->leaf, e);
+  set_owner(-1, pfd, pn->leaf, e, 1);
   if (fchmodat(pfd, pn->leaf, (mode_t)(e->mode & 07777), AT_SYMLINK_NOFOLLOW) < 0) fail_errno("chmod");
   set_xattrs(-1, pfd, pn->leaf, e);
   struct timespec ts[2];
@@ -773,6 +1051,10 @@ int cmd_untar(int argc, char **argv) {
   U.root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (U.root < 0) die_errno(125, "untar: cannot open %s", dir);
   fcntl(0, F_SETPIPE_SZ, 1 << 20); /* fewer, larger reads when fed by a pipe; fine if refused */
+  spread_begin();
+  U.ids0 = geteuid() == 0 && getegid() == 0;
+  U.root_gid0 = U.ids0 && gid_is0(U.root);
+  U.mode_exact = fgetxattr(U.root, "system.posix_acl_default", NULL, 0) < 0 && errno != ERANGE;
 
   struct rd r = {0, NULL, 0, 0, 0};
   r.buf = xmalloc(RDBUF);
@@ -874,7 +1156,9 @@ int cmd_untar(int argc, char **argv) {
     r.pos = r.len = 0;
     rd_fill(&r, RDBUF);
   }
+  spread_cleanup();
   finish_dirs();
+  spread_end();
   if (U.cache_fd >= 0) close(U.cache_fd);
   cache_drop();
 
