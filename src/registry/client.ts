@@ -841,6 +841,44 @@ export class RegistryClient {
     }
   }
 
+  /**
+   * Streams a blob whose digest is known only once its bytes are all sent (a layer compressed
+   * while it uploads): POST, one PATCH with the whole stream as a chunked body, then the PUT
+   * that names the digest (`digestWhenDone`, called after the last byte went out). Not
+   * retried: the bytes cannot be replayed; the caller falls back to uploadBlob from its copy.
+   * Returns the size sent.
+   */
+  async uploadStream(data: AsyncIterable<Buffer>, digestWhenDone: () => Promise<string>, opts: { onBytes?: (n: number) => void } = {}): Promise<number> {
+    const ep = this.origin;
+    const conn = this.conn(ep);
+    const where = `${ep.host}/${ep.repository}`;
+    const loc = await this.startUpload(ep);
+    let sent = 0;
+    const counted = async function* (): AsyncGenerator<Buffer> {
+      for await (const c of data) {
+        sent += c.length;
+        opts.onBytes?.(c.length);
+        yield c;
+      }
+    };
+    const patch = await conn.send('PATCH', loc, {
+      headers: { 'content-type': 'application/octet-stream' },
+      body: counted(),
+      scopes: this.push(ep),
+      replayable: false,
+    });
+    if (patch.statusCode !== 202 && patch.statusCode !== 204) throw await responseError(patch, this.ctx(ep, 'upload', where));
+    await patch.body.dump();
+    const next = header(patch.headers, 'location');
+    const digest = await digestWhenDone();
+    const url = new URL(next ? new URL(next, patch.url) : loc);
+    url.searchParams.append('digest', digest);
+    const res = await conn.send('PUT', url, { headers: { 'content-length': '0' }, body: Buffer.alloc(0), scopes: this.push(ep) });
+    if (res.statusCode !== 201) throw await responseError(res, this.ctx(ep, 'upload', `${where}@${digest}`));
+    await res.body.dump();
+    return sent;
+  }
+
   /** PUT a manifest by tag or digest at the origin; returns its digest. */
   async putManifest(tagOrDigest: string, body: Buffer, mediaType: string): Promise<string> {
     const ep = this.origin;
