@@ -672,6 +672,10 @@ export class RegistryClient {
             res.body.destroy();
             throw new RegistryError('PROTOCOL', `${ep.host} answered a resumed download of ${digest} with the wrong range`);
           }
+          if (total !== undefined && m[3] !== '*' && Number(m[3]) !== total) {
+            res.body.destroy();
+            throw new RegistryError('PROTOCOL', `blob ${digest} from ${ep.host} has ${m[3]} bytes, not the ${total} bytes expected`);
+          }
         } else skip = offset; // Range ignored: skip what we already have
       } else if (res.statusCode === 206) {
         res.body.destroy();
@@ -713,10 +717,15 @@ export class RegistryClient {
         continue;
       }
       if (total !== undefined && offset < total) {
+        // The body ended cleanly, short of the size expected. One resume at once (a proxy may
+        // cut a long answer); a resume that brings nothing means the blob is that short (or
+        // the registry lies about its size): fail now rather than back off for seconds.
+        if (before > 0 && offset === before)
+          throw new RegistryError('PROTOCOL', `blob ${digest} from ${ep.host} ended after ${offset} of ${total} bytes (a resumed download brought nothing more)`);
         if (offset > before) failures = 0;
         if (++failures > MAX_RESUMES)
           throw new RegistryError('PROTOCOL', `blob ${digest} from ${ep.host} ended after ${offset} of ${total} bytes`);
-        await sleep(backoffMs(failures));
+        if (failures > 1) await sleep(backoffMs(failures - 1));
         continue;
       }
       return;

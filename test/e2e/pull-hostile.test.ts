@@ -127,6 +127,19 @@ describe('hostile registry', () => {
     await goodPullWorks();
   });
 
+  it('a layer claiming more bytes than it has fails fast at the default backoff (a resume that brings nothing ends the pull)', async () => {
+    await removeAll(ctr);
+    reg.requests.length = 0;
+    const before = storeState(ctr);
+    const r = await ctr.run(['pull', TLS, `${reg.host}/bad/huge-layer`], { timeout: 60_000, env: { CTR_REGISTRY_BACKOFF_MS: undefined } });
+    refused(r, 'huge-layer at the default backoff', /ended after \d+ of 4294967296 bytes/);
+    // was 14 s (six resumes backing off up to 5 s each)
+    expect(r.durationMs).toBeLessThan(5_000);
+    const [layer] = reg.layerDigests('bad/huge-layer');
+    expect(reg.requests.filter((q) => q.method === 'GET' && q.path.endsWith(`/blobs/${layer}`)).length).toBeLessThanOrEqual(2);
+    expect(storeState(ctr)).toEqual(before);
+  });
+
   it('5xx answers are retried', async () => {
     await removeAll(ctr);
     reg.requests.length = 0;
