@@ -24,7 +24,7 @@ import { CtrError } from '../util/errors';
 import { MT } from './archive';
 import { hexOf, sha256Digest } from './digest';
 import { blobCompression } from './layers';
-import { BlobCompressor, ByteChannel, compressToBlob, GZIP_LEVEL, type CompressResult } from './push-gzip';
+import { BlobCompressor, ByteChannel, compressToBlob, GZIP_LEVEL, PIECE_SIZE, type CompressResult } from './push-gzip';
 import { formatReference, parseReference, type Reference } from './reference';
 import { blobPath, imagesDir, Lease, listImageHexes, readImageMeta, resolveImage, withStoreLock, type BlobDescriptor, type ImageMeta } from './store';
 
@@ -160,7 +160,7 @@ async function compressedLayers(meta: ImageMeta, lease: Lease, compressNow: bool
     }
     const key = `gzip-${l.diffId}`;
     progress?.start(key, `Compressing layer ${hexOf(l.diffId).slice(0, 12)}`, l.blob.size);
-    const res = await compressToBlob(fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>, {
+    const res = await compressToBlob(fs.createReadStream(file, { highWaterMark: PIECE_SIZE }) as AsyncIterable<Buffer>, {
       beforeCommit: (d) => lease.add({ blobs: [d] }),
       onBytes: (n) => progress?.add(key, n),
     });
@@ -190,7 +190,7 @@ async function streamLayer(client: RegistryClient, meta: ImageMeta, p: PlainLaye
   const compressor = new BlobCompressor(GZIP_LEVEL, (z) => channel.push(z));
   const produced = (async () => {
     try {
-      for await (const b of fs.createReadStream(blobPath(p.plain.digest), { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+      for await (const b of fs.createReadStream(blobPath(p.plain.digest), { highWaterMark: PIECE_SIZE }) as AsyncIterable<Buffer>) {
         await compressor.write(b);
         progress?.add(key, b.length);
       }
