@@ -17,7 +17,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RegistryClient, RegistryError, type ClientOptions } from '../registry/client';
+import { RegistryClient, type ClientOptions } from '../registry/client';
 import { debug } from '../state/context';
 import { writeJsonAtomic } from '../state/fsatomic';
 import { CtrError } from '../util/errors';
@@ -211,7 +211,8 @@ async function streamLayer(client: RegistryClient, meta: ImageMeta, p: PlainLaye
   } catch (e) {
     channel.discard();
     await produced; // a failure of the compression is the one to report
-    if (e instanceof RegistryError && (e.code === 'UNAUTHORIZED' || e.code === 'DENIED')) throw e;
+    // (an expired token or a registry that refuses streamed uploads: the usual path renews
+    // the one and uploads monolithically or in chunks of known size for the other)
     debug(`streamed upload of layer ${p.index + 1}: ${(e as Error).message}; uploading the compressed blob`);
   }
   const blob = checkedCompressed(meta, p, await produced);
