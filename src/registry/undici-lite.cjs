@@ -3,10 +3,11 @@
 // by scripts/build.mjs in place of undici's index: the index also loads fetch, WebSocket,
 // cookies, caches and mocks, which doubled undici's load time on every registry command.
 const Dispatcher = require('undici/lib/dispatcher/dispatcher');
-const apiRequest = require('undici/lib/api/api-request');
 const { InvalidArgumentError } = require('undici/lib/core/errors');
 
-Dispatcher.prototype.request = apiRequest;
+// as undici's index does: request, stream, pipeline, upgrade and connect on every dispatcher
+// (ProxyAgent opens its tunnels with connect)
+Object.assign(Dispatcher.prototype, require('undici/lib/api'));
 
 /** undici's request(url, opts) for callers that always pass opts.dispatcher. */
 function request(url, opts) {
