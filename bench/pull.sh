@@ -17,6 +17,7 @@
 #   CTR_BENCH_PULL_KILLS    SIGKILL trials (default 20; 0 skips)
 #   CTR_BENCH_PULL_CACHE    rootfs / OCI layout cache (default /var/tmp/ctr-bench-pull)
 #   CTR_BENCH_PODMAN=0      measure ctr alone
+#   CTR_BENCH_BASE_BIN      an older ctr binary, measured in the same runs (before/after rows)
 #   CTR_BENCH_RESULTS_PULL  where to write the results (default bench/results-pull.md)
 # The binaries are snapshot into $CTR_BENCH_WORK/bin (default $CTR_BENCH_PULL_CACHE/work, not the
 # shared bench work dir) and ctr uses a store of its own (~/.local/share/ctr-bench-pull).
@@ -213,12 +214,20 @@ ratio_row() {
 # prepare commands run without a shell (-N): sh -c keeps "remove, ignore absence" in one word list
 CTR_RM_MIN="sh -c '$CTRC rmi -f $ID_MIN $ID_APP >/dev/null 2>&1; true'"
 CTR_RM_APP="sh -c '$CTRC rmi -f $ID_APP >/dev/null 2>&1; $CTRC pull -q $TLS $MIN >/dev/null'"
+# CTR_BENCH_BASE_BIN: an older ctr binary measured in the same hyperfine runs (before/after)
+BMIN=() BAPP=()
+if [ -n "${CTR_BENCH_BASE_BIN:-}" ]; then
+  install -m 0755 "$CTR_BENCH_BASE_BIN" "$BIN/ctr-base" || die "cannot copy $CTR_BENCH_BASE_BIN"
+  CTRB="$BIN/ctr-base --root $CTR_ROOT --runroot $CTR_RUNROOT"
+  BMIN=(ctr-baseline "$CTR_RM_MIN" "$CTRB pull -q $TLS $MIN")
+  BAPP=(ctr-baseline "$CTR_RM_APP" "$CTRB pull -q $TLS $APP")
+fi
 P=()
 [ "$PODMAN" = 1 ] && P=(podman "sh -c '$PODMAN_BIN rmi -i -f $ID_MIN $ID_APP >/dev/null 2>&1; true'" "$PODMAN_BIN pull -q $TLS $MIN")
-hf pull-minbase ctr "$CTR_RM_MIN" "$CTRC pull -q $TLS $MIN" "${P[@]}"
+hf pull-minbase ctr "$CTR_RM_MIN" "$CTRC pull -q $TLS $MIN" "${P[@]}" "${BMIN[@]}"
 P=()
 [ "$PODMAN" = 1 ] && P=(podman "sh -c '$PODMAN_BIN rmi -i -f $ID_APP >/dev/null 2>&1; $PODMAN_BIN pull -q $TLS $MIN >/dev/null'" "$PODMAN_BIN pull -q $TLS $APP")
-hf pull-app-base-present ctr "$CTR_RM_APP" "$CTRC pull -q $TLS $APP" "${P[@]}"
+hf pull-app-base-present ctr "$CTR_RM_APP" "$CTRC pull -q $TLS $APP" "${P[@]}" "${BAPP[@]}"
 
 # ------------------------------------------------------------------ 5. memory
 ctr_u rmi -f "$ID_MIN" "$ID_APP" >/dev/null 2>&1
@@ -269,6 +278,13 @@ fi
 # ------------------------------------------------------------------ report
 ratio_row "pull debian:minbase ($((BASE_GZ / 1000000)) MB gz), image removed before each run" pull-minbase 0.25
 ratio_row "pull debian:app (3 layers), base present" pull-app-base-present 0.5
+if [ -n "${CTR_BENCH_BASE_BIN:-}" ]; then
+  for b in "pull-minbase:pull debian:minbase" "pull-app-base-present:pull debian:app, base present"; do
+    bm=$(median "${b%%:*}" ctr-baseline)
+    pm=$(median "${b%%:*}" podman)
+    ROWS+=("| ${b#*:}: baseline binary ($(basename "$CTR_BENCH_BASE_BIN")) | ${bm:-error} ms | ${pm:-n/a} ms | $(ratio "$bm" "$pm") | | |")
+  done
+fi
 row "peak RSS of ctr pull (debian:minbase)" "$RSS_MB MB" "$PRSS_MB MB" "" "< 150 MB" "$V"
 {
   echo "# ctr pull vs podman pull"

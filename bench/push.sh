@@ -18,7 +18,7 @@
 #   podman     `podman push` (compresses the layer every time)
 # The target (issue 3) is ctr <= 0.5x podman; it is checked on the cold figure.
 #
-# Knobs: CTR_BENCH_PUSH_RUNS (default 5), CTR_BENCH_PUSH_WORK (default /var/tmp/ctr-bench-push:
+# Knobs: CTR_BENCH_BASE_BIN (an older ctr binary, measured cold too), CTR_BENCH_PUSH_RUNS (default 5), CTR_BENCH_PUSH_WORK (default /var/tmp/ctr-bench-push:
 # binaries snapshot, registry storage, raw JSON), CTR_BENCH_DEBIAN_TAR, CTR_BENCH_SKIP_SETUP=1
 # (do not run bench/setup.sh), CTR_BENCH_PUSH_RESULTS (default bench/results-push.md), and
 # those of bench/common.sh.
@@ -179,6 +179,12 @@ fi
 ARGS=(-n "ctr cold" --prepare "/bin/sh $BIN/push-reload.sh" "$CTRC push -q --tls-verify=false debian:minbase $DEST"
       -n "ctr warm" --prepare "/bin/sh $BIN/push-wipe.sh" "$CTRC push -q --tls-verify=false debian:minbase $DEST")
 [ "$PODMAN" = 1 ] && ARGS+=(-n podman --prepare "/bin/sh $BIN/push-wipe.sh" "podman push -q --tls-verify=false debian:minbase $DEST")
+# CTR_BENCH_BASE_BIN: an older ctr binary measured cold in the same run (before/after figures)
+BASE_ROW=
+if [ -n "${CTR_BENCH_BASE_BIN:-}" ]; then
+  install -m 0755 "$CTR_BENCH_BASE_BIN" "$BIN/ctr-base" || die "cannot copy $CTR_BENCH_BASE_BIN"
+  ARGS+=(-n "ctr cold (baseline)" --prepare "/bin/sh $BIN/push-reload.sh" "$BIN/ctr-base --root $CTR_ROOT --runroot $CTR_RUNROOT push -q --tls-verify=false debian:minbase $DEST")
+fi
 log "push of debian:minbase to an empty registry, $RUNS runs each"
 as_user hyperfine -N --style basic --runs "$RUNS" --export-json "$OUT/push.json" "${ARGS[@]}" || die "hyperfine failed"
 
@@ -188,6 +194,10 @@ C_WARM=$(med "ctr warm")
 P=$([ "$PODMAN" = 1 ] && med podman || echo "")
 ratio() { [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }' || echo n/a; }
 R_COLD=$(ratio "$C_COLD" "$P")
+if [ -n "${CTR_BENCH_BASE_BIN:-}" ]; then
+  C_BASE=$(med "ctr cold (baseline)")
+  BASE_ROW="| ctr cold, baseline binary ($(basename "$CTR_BENCH_BASE_BIN")) | $C_BASE | $(ratio "$C_BASE" "$P")× | |"
+fi
 R_WARM=$(ratio "$C_WARM" "$P")
 VERDICT=n/a
 [ -n "$P" ] && VERDICT=$(awk -v r="$R_COLD" 'BEGIN { print (r <= 0.5) ? "PASS" : "FAIL" }')
@@ -202,6 +212,7 @@ LAYER=$(tar -tvf "$DEB_TAR" | awk '/layer.tar/ { print $3 }')
   echo "| --- | --- | --- | --- |"
   echo "| ctr, cold (layer compressed during the push) | $C_COLD | $R_COLD× | ≤ 0.5× ($VERDICT) |"
   echo "| ctr, warm (gzip layer kept from an earlier push) | $C_WARM | $R_WARM× | |"
+  [ -n "$BASE_ROW" ] && echo "$BASE_ROW"
   echo "| podman push | ${P:-n/a} | 1× | |"
   echo
   echo "Cold is the fair comparison: both engines compress the 130 MB plain layer and upload it."

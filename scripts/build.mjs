@@ -89,7 +89,8 @@ const lazyUndici = {
     b.onResolve({ filter: /^undici$/ }, () => ({ path: 'undici', namespace: 'lazy-undici' }));
     b.onLoad({ filter: /.*/, namespace: 'lazy-undici' }, async () => {
       const r = await build({
-        stdin: { contents: "module.exports = require('undici');", resolveDir: process.cwd() },
+        // only the parts ctr uses (src/registry/undici-lite.cjs), not undici's whole index
+        entryPoints: ['src/registry/undici-lite.cjs'],
         bundle: true, platform: 'node', target: 'node22', format: 'cjs', minify: true, write: false, legalComments: 'none', logLevel: 'warning',
       });
       const fn = '(function (module, exports, require) {' + r.outputFiles[0].text + '\n})';

@@ -314,6 +314,7 @@ async function fetchLayer(client: RegistryClient, job: LayerJob, progress: Progr
       yield chunk;
     }
     if (n !== desc.size) bad(`blob ${desc.digest}: got ${n} bytes, the manifest says ${desc.size}`);
+    trace(`${what}: ${have ? 'read from the store' : 'downloaded'} (${n} bytes; the unpacking follows it)`);
     const got = `sha256:${hash.digest('hex')}`;
     if (got !== desc.digest) bad(`blob ${desc.digest} does not match its digest (got ${got}); the registry sent corrupt data`);
   };
@@ -437,8 +438,8 @@ async function pullResolved(t: Target, opts: PullOptions, progress: Progress, pl
   ensureStoreDirs();
   const lease = new Lease();
   try {
-    // Protect what we will use before looking at what is there (GC of another ctr runs under the lock).
-    lease.add({ blobs: [id, manDigest, ...man.layers.map((l) => l.digest)] });
+    // The config of an image already here is read from the store (the config blob that a
+    // concurrent GC might remove meanwhile is fetched again by the commit loop below).
     const existing = readImageMeta(id);
     let config: ImageConfigBlob;
     let configBytes: Buffer | undefined;
@@ -451,7 +452,9 @@ async function pullResolved(t: Target, opts: PullOptions, progress: Progress, pl
     }
     trace('config ready');
     const chains = chainIds(config.rootfs.diff_ids);
-    lease.add({ layers: chains });
+    // Protect what we will use before looking at what is there (GC of another ctr runs under
+    // the lock): one lease write for the blobs and the layers.
+    lease.add({ blobs: [id, manDigest, ...man.layers.map((l) => l.digest)], layers: chains });
 
     const metas: (ImageLayerMeta | undefined)[] = new Array(man.layers.length);
     const todo: LayerJob[] = [];

@@ -18,12 +18,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RegistryClient, type ClientOptions } from '../registry/client';
+import { debug } from '../state/context';
 import { writeJsonAtomic } from '../state/fsatomic';
 import { CtrError } from '../util/errors';
 import { MT } from './archive';
 import { hexOf, sha256Digest } from './digest';
 import { blobCompression } from './layers';
-import { compressToBlob } from './push-gzip';
+import { BlobCompressor, ByteChannel, compressToBlob, GZIP_LEVEL, PIECE_SIZE, type CompressResult } from './push-gzip';
 import { formatReference, parseReference, type Reference } from './reference';
 import { blobPath, imagesDir, Lease, listImageHexes, readImageMeta, resolveImage, withStoreLock, type BlobDescriptor, type ImageMeta } from './store';
 
@@ -117,9 +118,20 @@ function storedManifestLayers(meta: ImageMeta): BlobDescriptor[] | undefined {
   }
 }
 
-/** The layer blobs to send (compressing plain ones once), bottom first. */
-async function compressedLayers(meta: ImageMeta, lease: Lease, progress?: PushProgress): Promise<LayerBlob[]> {
-  const out: LayerBlob[] = [];
+/** A plain layer blob that has no compressed version yet: compressed on the way (streamLayer). */
+interface PlainLayer {
+  plain: BlobDescriptor;
+  diffId: string;
+  index: number;
+}
+
+/**
+ * The layer blobs to send, bottom first. Plain layers without a kept gzip version are
+ * compressed here when `compressNow` (a push by digest needs the digests before any upload),
+ * otherwise returned as PlainLayer to be compressed while they upload.
+ */
+async function compressedLayers(meta: ImageMeta, lease: Lease, compressNow: boolean, progress?: PushProgress): Promise<(LayerBlob | PlainLayer)[]> {
+  const out: (LayerBlob | PlainLayer)[] = [];
   const manifestLayers = storedManifestLayers(meta);
   for (const [k, l] of meta.layers.entries()) {
     if (!l.blob || !fs.existsSync(blobPath(l.blob.digest))) {
@@ -142,18 +154,73 @@ async function compressedLayers(meta: ImageMeta, lease: Lease, progress?: PushPr
       out.push({ ...l.compressed, local: true });
       continue;
     }
+    if (!compressNow) {
+      out.push({ plain: l.blob, diffId: l.diffId, index: k });
+      continue;
+    }
     const key = `gzip-${l.diffId}`;
     progress?.start(key, `Compressing layer ${hexOf(l.diffId).slice(0, 12)}`, l.blob.size);
-    const res = await compressToBlob(fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>, {
+    const res = await compressToBlob(fs.createReadStream(file, { highWaterMark: PIECE_SIZE }) as AsyncIterable<Buffer>, {
       beforeCommit: (d) => lease.add({ blobs: [d] }),
       onBytes: (n) => progress?.add(key, n),
     });
     progress?.finish(key, `done (${hexOf(res.blob.digest).slice(0, 12)})`);
-    if (res.diffId !== l.diffId) throw new CtrError(`cannot push: layer ${k + 1} of image ${meta.id.slice(7, 19)} is damaged in the store (diff ID ${l.diffId}, content ${res.diffId})`);
-    recordCompressed(l.blob.digest, res.blob);
-    out.push({ ...res.blob, local: true });
+    out.push(checkedCompressed(meta, { plain: l.blob, diffId: l.diffId, index: k }, res));
   }
   return out;
+}
+
+function checkedCompressed(meta: ImageMeta, p: PlainLayer, res: CompressResult): LayerBlob {
+  if (res.diffId !== p.diffId)
+    throw new CtrError(`cannot push: layer ${p.index + 1} of image ${meta.id.slice(7, 19)} is damaged in the store (diff ID ${p.diffId}, content ${res.diffId})`);
+  recordCompressed(p.plain.digest, res.blob);
+  return { ...res.blob, local: true };
+}
+
+/**
+ * Compresses a plain layer into a kept gzip blob while uploading the same bytes (the digest
+ * is named at the end of the upload). When the streamed upload fails, the blob is uploaded
+ * again from the kept copy the usual way.
+ */
+async function streamLayer(client: RegistryClient, meta: ImageMeta, p: PlainLayer, lease: Lease, ctx: BlobContext): Promise<LayerBlob> {
+  const { progress } = ctx;
+  const key = `blob-${p.plain.digest}`;
+  progress?.start(key, `Copying blob ${p.plain.digest}`, p.plain.size);
+  const channel = new ByteChannel();
+  const compressor = new BlobCompressor(GZIP_LEVEL, (z) => channel.push(z));
+  const produced = (async () => {
+    try {
+      for await (const b of fs.createReadStream(blobPath(p.plain.digest), { highWaterMark: PIECE_SIZE }) as AsyncIterable<Buffer>) {
+        await compressor.write(b);
+        progress?.add(key, b.length);
+      }
+      const res = await compressor.finish((d) => lease.add({ blobs: [d] }));
+      channel.end();
+      return res;
+    } catch (e) {
+      await compressor.abort();
+      channel.fail(e);
+      throw e;
+    }
+  })();
+  produced.catch(() => undefined); // awaited below
+  let uploaded = false;
+  try {
+    await client.uploadStream(channel, async () => (await produced).blob.digest);
+    uploaded = true;
+  } catch (e) {
+    channel.discard();
+    await produced; // a failure of the compression is the one to report
+    // (an expired token or a registry that refuses streamed uploads: the usual path renews
+    // the one and uploads monolithically or in chunks of known size for the other)
+    debug(`streamed upload of layer ${p.index + 1}: ${(e as Error).message}; uploading the compressed blob`);
+  }
+  const blob = checkedCompressed(meta, p, await produced);
+  if (!uploaded) {
+    await pushBlob(client, { desc: { digest: blob.digest, size: blob.size, mediaType: blob.mediaType }, what: 'blob', local: true }, ctx);
+  }
+  progress?.finish(key, 'done');
+  return blob;
 }
 
 function readBlobBytes(d: string, what: string): Buffer {
@@ -252,26 +319,49 @@ export async function pushImage(source: string, destination: string | undefined,
   progress?.line('Getting image source signatures');
   try {
     lease.add({ blobs: [meta.configBlob.digest, ...meta.layers.flatMap((l) => (l.blob ? [l.blob.digest] : []))] });
-    const layers = await compressedLayers(meta, lease, progress);
-    const manifest = chooseManifest(meta, layers, opts.format);
-    const digest = sha256Digest(manifest.bytes);
-    if (byDigest && byDigest !== digest)
-      throw new CtrError(`cannot push to ${formatReference(dest)}: the image's manifest has digest ${digest}; push by tag, or to that digest`);
+    const sources = await compressedLayers(meta, lease, byDigest !== undefined, progress);
     const clientOpts: ClientOptions = { forPull: false };
     if (opts.tlsVerify !== undefined) clientOpts.tlsVerify = opts.tlsVerify;
     if (opts.credentials) clientOpts.credentials = opts.credentials;
     const client = new RegistryClient(domain, repo, clientOpts);
-    const plan: Plan[] = [];
-    const seen = new Set<string>();
-    for (const l of layers) {
-      if (seen.has(l.digest) || FOREIGN.test(l.mediaType)) continue;
-      seen.add(l.digest);
-      plan.push({ desc: { digest: l.digest, size: l.size, mediaType: l.mediaType }, what: 'blob', local: l.local });
-    }
     // repositories of the destination registry this image itself came from or went to
     const ownSources = (meta.repoDigests ?? []).map((rd) => rd.slice(0, rd.indexOf('@'))).filter((r) => r.startsWith(domain + '/')).map((r) => r.slice(domain.length + 1));
-    await runLimited(plan, opts.parallel ?? 3, async (p) => pushBlob(client, p, domain, repo, ownSources, progress));
-    await pushBlob(client, { desc: meta.configBlob, what: 'config', local: true }, domain, repo, ownSources, progress);
+    const ctx: BlobContext = { domain, repo, ownSources, progress };
+    // every blob at once (bounded): plain layers compress while they upload, the others are
+    // checked (HEAD), mounted or uploaded; the config goes along; the manifest goes last
+    const layers: LayerBlob[] = new Array(sources.length);
+    const tasks: (() => Promise<void>)[] = [];
+    const seen = new Set<string>();
+    const streams = new Map<string, Promise<LayerBlob>>();
+    for (const [k, src] of sources.entries()) {
+      if ('plain' in src) {
+        const same = streams.get(src.plain.digest);
+        if (same) {
+          tasks.push(async () => void (layers[k] = await same));
+          continue;
+        }
+        let start!: () => void;
+        const started = new Promise<void>((r) => (start = r));
+        const job = started.then(() => streamLayer(client, meta, src, lease, ctx));
+        job.catch(() => undefined);
+        streams.set(src.plain.digest, job);
+        tasks.unshift(async () => {
+          start();
+          layers[k] = await job;
+        });
+        continue;
+      }
+      layers[k] = src;
+      if (seen.has(src.digest) || FOREIGN.test(src.mediaType)) continue;
+      seen.add(src.digest);
+      tasks.push(() => pushBlob(client, { desc: { digest: src.digest, size: src.size, mediaType: src.mediaType }, what: 'blob', local: src.local }, ctx));
+    }
+    tasks.push(() => pushBlob(client, { desc: meta.configBlob, what: 'config', local: true }, ctx));
+    await runLimited(tasks, (opts.parallel ?? 3) + 1, (t) => t());
+    const manifest = chooseManifest(meta, layers, opts.format);
+    const digest = sha256Digest(manifest.bytes);
+    if (byDigest && byDigest !== digest)
+      throw new CtrError(`cannot push to ${formatReference(dest)}: the image's manifest has digest ${digest}; push by tag, or to that digest`);
     progress?.line('Writing manifest to image destination');
     const put = await client.putManifest(tag ?? digest, manifest.bytes, manifest.mediaType);
     if (put && put !== digest) throw new CtrError(`the registry stored the manifest under digest ${put}, not ${digest}; the registry rewrote it`);
@@ -294,7 +384,15 @@ export async function pushImage(source: string, destination: string | undefined,
   }
 }
 
-async function pushBlob(client: RegistryClient, p: Plan, domain: string, repo: string, ownSources: string[], progress?: PushProgress): Promise<void> {
+interface BlobContext {
+  domain: string;
+  repo: string;
+  ownSources: string[];
+  progress?: PushProgress;
+}
+
+async function pushBlob(client: RegistryClient, p: Plan, ctx: BlobContext): Promise<void> {
+  const { domain, repo, ownSources, progress } = ctx;
   const { digest, size } = p.desc;
   const key = `${p.what}-${digest}`;
   progress?.start(key, `Copying ${p.what} ${digest}`, size);

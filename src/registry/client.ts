@@ -15,6 +15,7 @@ import { endpointsFor, isInsecureHost, loadRegistryConfig, type Endpoint } from 
 import { getCredentials, type Credentials } from './credentials';
 import { parseChallenges, pickChallenge, type Challenge } from './challenge';
 import { RegistryError, isRetryableTransport, transportError } from './errors';
+import { forgetHost, recallHost, rememberHost } from './hostcache';
 import { dispatcherFor } from './transport';
 
 export { RegistryError } from './errors';
@@ -69,6 +70,8 @@ interface HostState {
   base?: string;
   challenge?: Challenge | null;
   ping?: Promise<void>;
+  /** base and challenge come from the host cache (not yet confirmed by an answer) */
+  fromCache?: boolean;
 }
 const hostStates = new Map<string, HostState>();
 const tokens = new Map<string, { token: string; expires: number }>();
@@ -149,6 +152,7 @@ interface SendOptions {
 export class Conn {
   readonly netHost: string;
   private readonly state: HostState;
+  private readonly key: string;
   constructor(
     /** host[:port] as configured (docker.io) */
     readonly host: string,
@@ -161,6 +165,7 @@ export class Conn {
   ) {
     this.netHost = networkHost(host);
     const key = `${this.netHost}|${insecure ? 'i' : 's'}`;
+    this.key = key;
     let st = hostStates.get(key);
     if (!st) hostStates.set(key, (st = {}));
     this.state = st;
@@ -174,8 +179,24 @@ export class Conn {
     return this.state.challenge;
   }
 
-  /** GET /v2/ once per host: picks https or (insecure only) http, and learns the auth challenge. */
-  ready(): Promise<void> {
+  /**
+   * GET /v2/ once per host: picks https or (insecure only) http, and learns the auth challenge.
+   * What an earlier ctr learnt (hostcache.ts) stands in for the ping unless `fresh`; a request
+   * that fails on it pings again (send).
+   */
+  ready(fresh = false): Promise<void> {
+    if (fresh && this.state.fromCache) this.dropCached();
+    if (!this.state.ping && !fresh) {
+      const c = recallHost(this.key);
+      if (c) {
+        this.state.base = c.base;
+        this.state.challenge = c.challenge;
+        this.state.fromCache = true;
+        this.state.ping = Promise.resolve();
+        debug(`${this.host}: ${c.base}, auth ${c.challenge?.scheme ?? 'none'} (remembered)`);
+        return this.state.ping;
+      }
+    }
     this.state.ping ??= this.ping().catch((e) => {
       this.state.ping = undefined;
       throw e;
@@ -216,11 +237,23 @@ export class Conn {
           debug(`${this.host}: 401 without a usable WWW-Authenticate challenge: ${String(res.headers['www-authenticate'])}`);
         await res.body.dump();
         this.state.base = `${scheme}://${this.netHost}`;
+        this.state.fromCache = false;
+        rememberHost(this.key, this.state.base, this.state.challenge);
         debug(`${this.host}: ${this.state.base}, auth ${this.state.challenge?.scheme ?? 'none'}`);
         return;
       }
     }
     throw transportError(lastErr, this.host);
+  }
+
+  /** Forgets a remembered ping answer that did not hold (the next ready() pings). */
+  private dropCached(): void {
+    debug(`${this.host}: the remembered ${this.state.base} did not answer as expected; asking /v2/ again`);
+    forgetHost(this.key);
+    this.state.fromCache = false;
+    this.state.ping = undefined;
+    this.state.base = undefined;
+    this.state.challenge = undefined;
   }
 
   private basic(): string | undefined {
@@ -308,8 +341,18 @@ export class Conn {
    */
   async send(method: string, target: string | URL, o: SendOptions = {}): Promise<Response & { url: URL }> {
     await this.ready();
-    const own = new URL(this.base).origin;
-    let url = typeof target === 'string' && !/^https?:\/\//.test(target) ? new URL(this.base + target) : new URL(target);
+    let own = new URL(this.base).origin;
+    const relative = typeof target === 'string' && !/^https?:\/\//.test(target);
+    let url = relative ? new URL(this.base + target) : new URL(target);
+    /** A remembered ping answer was wrong: ping again and restart this request (once). */
+    const repinged = async (): Promise<boolean> => {
+      if (!this.state.fromCache || !relative) return false;
+      this.dropCached();
+      await this.ready();
+      own = new URL(this.base).origin;
+      url = new URL(this.base + target);
+      return true;
+    };
     const replayable = o.replayable ?? !(o.body && typeof o.body === 'object' && !Buffer.isBuffer(o.body));
     const follow = o.followRedirects ?? (method === 'GET' || method === 'HEAD');
     let scopes = o.scopes ?? [];
@@ -321,7 +364,13 @@ export class Conn {
       const sameOrigin = url.origin === own;
       const headers: Record<string, string> = { 'user-agent': this.userAgent, ...o.headers };
       if (sameOrigin) {
-        const a = await this.authorization(scopes, fresh);
+        let a: string | undefined;
+        try {
+          a = await this.authorization(scopes, fresh);
+        } catch (e) {
+          if (await repinged()) continue;
+          throw e;
+        }
         if (a) headers.authorization = a;
       }
       fresh = false;
@@ -336,6 +385,7 @@ export class Conn {
         });
       } catch (e) {
         if (o.signal?.aborted) throw e;
+        if ((replayable || !o.body) && (await repinged())) continue;
         if (replayable && isRetryableTransport(e) && attempt < MAX_RETRIES) {
           attempt++;
           debug(`${method} ${url.href}: ${(e as Error).message}; retry ${attempt}`);
@@ -345,11 +395,21 @@ export class Conn {
         throw transportError(e, sameOrigin ? this.host : url.host);
       }
       const st = res.statusCode;
+      if (this.state.fromCache && sameOrigin) {
+        // plain HTTP to a server that now speaks TLS answers 400 (Go) or closes (above)
+        if (st === 400 && url.protocol === 'http:' && replayable && relative) {
+          await res.body.dump();
+          await repinged();
+          continue;
+        }
+        if (st < 500) this.state.fromCache = false;
+      }
       if (st === 401 && sameOrigin && !authRetried && replayable) {
         const ch = pickChallenge(parseChallenges(res.headers['www-authenticate']));
         if (ch) {
           const prevScheme = this.state.challenge?.scheme;
           this.state.challenge = ch;
+          rememberHost(this.key, this.base, ch);
           if (ch.scheme === 'bearer' && ch.params['scope']) scopes = [...new Set([...scopes, ...ch.params['scope'].split(' ')])];
           if (ch.scheme === 'bearer' || (ch.scheme === 'basic' && this.creds && prevScheme !== 'basic')) {
             authRetried = true;
@@ -612,6 +672,10 @@ export class RegistryClient {
             res.body.destroy();
             throw new RegistryError('PROTOCOL', `${ep.host} answered a resumed download of ${digest} with the wrong range`);
           }
+          if (total !== undefined && m[3] !== '*' && Number(m[3]) !== total) {
+            res.body.destroy();
+            throw new RegistryError('PROTOCOL', `blob ${digest} from ${ep.host} has ${m[3]} bytes, not the ${total} bytes expected`);
+          }
         } else skip = offset; // Range ignored: skip what we already have
       } else if (res.statusCode === 206) {
         res.body.destroy();
@@ -653,10 +717,15 @@ export class RegistryClient {
         continue;
       }
       if (total !== undefined && offset < total) {
+        // The body ended cleanly, short of the size expected. One resume at once (a proxy may
+        // cut a long answer); a resume that brings nothing means the blob is that short (or
+        // the registry lies about its size): fail now rather than back off for seconds.
+        if (before > 0 && offset === before)
+          throw new RegistryError('PROTOCOL', `blob ${digest} from ${ep.host} ended after ${offset} of ${total} bytes (a resumed download brought nothing more)`);
         if (offset > before) failures = 0;
         if (++failures > MAX_RESUMES)
           throw new RegistryError('PROTOCOL', `blob ${digest} from ${ep.host} ended after ${offset} of ${total} bytes`);
-        await sleep(backoffMs(failures));
+        if (failures > 1) await sleep(backoffMs(failures - 1));
         continue;
       }
       return;
@@ -781,6 +850,44 @@ export class RegistryClient {
     }
   }
 
+  /**
+   * Streams a blob whose digest is known only once its bytes are all sent (a layer compressed
+   * while it uploads): POST, one PATCH with the whole stream as a chunked body, then the PUT
+   * that names the digest (`digestWhenDone`, called after the last byte went out). Not
+   * retried: the bytes cannot be replayed; the caller falls back to uploadBlob from its copy.
+   * Returns the size sent.
+   */
+  async uploadStream(data: AsyncIterable<Buffer>, digestWhenDone: () => Promise<string>, opts: { onBytes?: (n: number) => void } = {}): Promise<number> {
+    const ep = this.origin;
+    const conn = this.conn(ep);
+    const where = `${ep.host}/${ep.repository}`;
+    const loc = await this.startUpload(ep);
+    let sent = 0;
+    const counted = async function* (): AsyncGenerator<Buffer> {
+      for await (const c of data) {
+        sent += c.length;
+        opts.onBytes?.(c.length);
+        yield c;
+      }
+    };
+    const patch = await conn.send('PATCH', loc, {
+      headers: { 'content-type': 'application/octet-stream' },
+      body: counted(),
+      scopes: this.push(ep),
+      replayable: false,
+    });
+    if (patch.statusCode !== 202 && patch.statusCode !== 204) throw await responseError(patch, this.ctx(ep, 'upload', where));
+    await patch.body.dump();
+    const next = header(patch.headers, 'location');
+    const digest = await digestWhenDone();
+    const url = new URL(next ? new URL(next, patch.url) : loc);
+    url.searchParams.append('digest', digest);
+    const res = await conn.send('PUT', url, { headers: { 'content-length': '0' }, body: Buffer.alloc(0), scopes: this.push(ep) });
+    if (res.statusCode !== 201) throw await responseError(res, this.ctx(ep, 'upload', `${where}@${digest}`));
+    await res.body.dump();
+    return sent;
+  }
+
   /** PUT a manifest by tag or digest at the origin; returns its digest. */
   async putManifest(tagOrDigest: string, body: Buffer, mediaType: string): Promise<string> {
     const ep = this.origin;
@@ -832,7 +939,7 @@ export class RegistryClient {
   static async checkLogin(host: string, creds: Credentials, opts: { tlsVerify?: boolean; userAgent?: string } = {}): Promise<void> {
     const insecure = tlsInsecure({ host, insecure: isInsecureHost(host, loadRegistryConfig()) }, opts.tlsVerify);
     const conn = new Conn(host, insecure, creds, opts.userAgent ?? `ctr/${VERSION}`, opts.tlsVerify !== false);
-    await conn.ready();
+    await conn.ready(true);
     if (!conn.challenge) return;
     const refused = () => new RegistryError('UNAUTHORIZED', `login to ${host} failed: wrong username or password`, 401);
     let auth: string;

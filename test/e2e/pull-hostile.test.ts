@@ -127,6 +127,50 @@ describe('hostile registry', () => {
     await goodPullWorks();
   });
 
+  it('a layer claiming more bytes than it has fails fast at the default backoff (a resume that brings nothing ends the pull)', async () => {
+    await removeAll(ctr);
+    reg.requests.length = 0;
+    const before = storeState(ctr);
+    const r = await ctr.run(['pull', TLS, `${reg.host}/bad/huge-layer`], { timeout: 60_000, env: { CTR_REGISTRY_BACKOFF_MS: undefined } });
+    refused(r, 'huge-layer at the default backoff', /ended after \d+ of 4294967296 bytes/);
+    // was 14 s (six resumes backing off up to 5 s each)
+    expect(r.durationMs).toBeLessThan(5_000);
+    const [layer] = reg.layerDigests('bad/huge-layer');
+    expect(reg.requests.filter((q) => q.method === 'GET' && q.path.endsWith(`/blobs/${layer}`)).length).toBeLessThanOrEqual(2);
+    expect(storeState(ctr)).toEqual(before);
+  });
+
+  it("a registry's scheme and auth challenge are remembered between pulls; a wrong memory is corrected", async () => {
+    const cache = path.join(ctr.runroot, 'registry-hosts.json');
+    const key = `${reg.host}|i`;
+    const pings = () => reg.requests.filter((q) => q.path === '/v2/' || q.path === '/v2').length;
+    const pullGood = async (what: string) => {
+      await removeAll(ctr);
+      reg.requests.length = 0;
+      ok(await ctr.run(['pull', '-q', TLS, `${reg.host}/good/busybox`], { timeout: 60_000 }), what);
+    };
+    fs.rmSync(cache, { force: true });
+    await pullGood('first pull');
+    expect(pings()).toBe(1);
+    const j = JSON.parse(fs.readFileSync(cache, 'utf8')) as Record<string, { base: string; challenge: unknown }>;
+    expect(j[key]).toMatchObject({ base: `http://${reg.host}`, challenge: null });
+    expect(fs.statSync(cache).mode & 0o077).toBe(0);
+    // the next pull asks nothing of /v2/ (and makes no https attempt)
+    await pullGood('second pull');
+    expect(pings()).toBe(0);
+    // a memory that no longer holds (https for this plain-HTTP registry): pinged again, corrected
+    j[key]!.base = `https://${reg.host}`;
+    fs.writeFileSync(cache, JSON.stringify(j));
+    await pullGood('pull with a wrong memory');
+    expect(pings()).toBe(1);
+    expect((JSON.parse(fs.readFileSync(cache, 'utf8')) as typeof j)[key]!.base).toBe(`http://${reg.host}`);
+    // a corrupt file is only a ping
+    fs.writeFileSync(cache, '{not json');
+    await pullGood('pull with a corrupt memory');
+    expect(pings()).toBe(1);
+    await removeAll(ctr);
+  });
+
   it('5xx answers are retried', async () => {
     await removeAll(ctr);
     reg.requests.length = 0;

@@ -3,6 +3,8 @@
 // manifest list, skipped layers, pull policies, errors, concurrent pulls, digests as skopeo
 // sees them, unqualified-search registries.
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { describeResult, fixturePath, fixtures, run, useCtr, useRegistry, type CtrEnv, type RunResult } from './lib';
@@ -312,5 +314,40 @@ describe('pull', () => {
     expect(img.RepoDigests).toEqual([`${reg.host}/interop@${info.Digest}`]);
     expect(img.Digest).toBe(info.Digest);
     for (const l of info.Layers) expect(ls(ctr, 'blobs/sha256')).toContain(l.slice(7));
+  });
+
+  it('HTTP_PROXY/HTTPS_PROXY: the pull goes through a CONNECT proxy (the only way to reach "registry.test")', async () => {
+    await removeAll(ctr);
+    const tunnels: string[] = [];
+    const proxy = http.createServer((_req, res) => res.writeHead(405).end());
+    proxy.on('connect', (req: http.IncomingMessage, sock: net.Socket, head: Buffer) => {
+      tunnels.push(req.url ?? '');
+      const [name, port] = (req.url ?? '').split(':');
+      if (name !== 'registry.test') return void sock.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
+      const up = net.connect(Number(port), '127.0.0.1', () => {
+        sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        up.write(head);
+        up.pipe(sock);
+        sock.pipe(up);
+      });
+      up.on('error', () => sock.destroy());
+      sock.on('error', () => up.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    try {
+      const purl = `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+      const port = reg.host.split(':')[1]!;
+      const ref = `registry.test:${port}/busybox:latest`;
+      const env = { HTTP_PROXY: purl, HTTPS_PROXY: purl, NO_PROXY: undefined, http_proxy: undefined, https_proxy: undefined, no_proxy: undefined };
+      const r = ok(await ctr.run(['pull', '-q', TLS, ref], { timeout: 120_000, env }), 'pull through the proxy');
+      expect(r.stdout.trim()).toBe(fx().images.busybox.id.replace('sha256:', ''));
+      expect(tunnels).toContain(`registry.test:${port}`);
+      // NO_PROXY: a direct connection, which cannot resolve the name
+      await removeAll(ctr);
+      refused(await ctr.run(['pull', '-q', TLS, ref], { timeout: 60_000, env: { ...env, NO_PROXY: 'registry.test' } }), 'NO_PROXY', /cannot resolve registry\.test/);
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise<void>((r) => proxy.close(() => r()));
+    }
   });
 });

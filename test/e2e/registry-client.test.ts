@@ -289,6 +289,51 @@ describe('uploads against docker-registry', () => {
     expect(await c.headManifest('nope')).toBeUndefined();
     expect((await RegistryClient.catalog(reg.host, { tlsVerify: false })).sort()).toEqual(['dst/app', 'src/app']);
   });
+
+  it('a streamed upload whose digest is known only at the end (compress while uploading)', async () => {
+    const c = new RegistryClient(reg.host, 'stream/app', { tlsVerify: false, forPull: false });
+    const data = Buffer.alloc(3 * 1024 * 1024 + 17);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7919) & 0xff;
+    let produced = false;
+    let reported = 0;
+    const sent = await c.uploadStream(
+      (async function* () {
+        for (let i = 0; i < data.length; i += 300_000) {
+          await new Promise((r) => setTimeout(r, 2)); // a producer slower than the network
+          yield data.subarray(i, i + 300_000);
+        }
+        produced = true;
+      })(),
+      async () => {
+        expect(produced).toBe(true); // asked only once every byte went out
+        return sha(data);
+      },
+      { onBytes: (n) => (reported += n) },
+    );
+    expect(sent).toBe(data.length);
+    expect(reported).toBe(data.length);
+    expect(await c.hasBlob(sha(data))).toBe(true);
+    expect((await readAll(c.blob(sha(data)))).equals(data)).toBe(true);
+    // a digest that is not the bytes': the registry refuses it at the PUT
+    await expect(
+      c.uploadStream(
+        (async function* () {
+          yield Buffer.from('other bytes');
+        })(),
+        async () => sha(data),
+      ),
+    ).rejects.toThrow(/answered 400|DIGEST_INVALID|digest/i);
+    // a producer that fails: the upload fails with its error
+    await expect(
+      c.uploadStream(
+        (async function* () {
+          yield Buffer.from('some');
+          throw new Error('producer broke');
+        })(),
+        async () => sha(data),
+      ),
+    ).rejects.toThrow(/producer broke|reset|aborted|closed/i);
+  });
 });
 
 describe('proxies', () => {
