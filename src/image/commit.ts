@@ -25,6 +25,7 @@ import { BlobCompressor, type CompressResult } from './push-gzip';
 import { filterTar } from './push-tar';
 import { collectGarbage, commitImage, Lease, readImageMeta, removeTrees, type ImageLayerMeta, type ImageMeta } from './store';
 import type { ImageConfigBlob, ImageRuntimeConfig } from './types';
+import { inImageLayers } from '../container/diff';
 
 export interface CommitOptions {
   /** normalised tag name; none: a dangling image */
@@ -101,15 +102,7 @@ async function whilePaused<T>(rec: ContainerRecord, pause: boolean, fn: () => Pr
 
 /** The container's diff as a tar stream from the helper, with ctr's own mount points left out. */
 async function* diffStream(rec: ContainerRecord, upper: string, lowers: string[], counter: { entries: number }): AsyncGenerator<Buffer> {
-  const inImage = (rel: string) =>
-    lowers.some((l) => {
-      try {
-        fs.lstatSync(path.join(l, rel));
-        return true;
-      } catch {
-        return false;
-      }
-    });
+  const inImage = (rel: string) => inImageLayers(lowers, rel);
   const own = new Set(['etc/hosts', 'etc/hostname', 'etc/resolv.conf', 'run/.containerenv', ...rec.mounts.map((m) => m.Destination.replace(/^\/+/, '').replace(/\/+$/, ''))]);
   const ownParents = new Set<string>();
   for (const o of own) for (let d = path.posix.dirname(o); d !== '.' && d !== '/' && d !== ''; d = path.posix.dirname(d)) ownParents.add(d);

@@ -420,7 +420,8 @@ export class Lease {
   constructor() {
     ensureStoreDirs();
     this.file = path.join(leasesDir(), `${owner()}-${randomBytes(4).toString('hex')}.json`);
-    writeJsonAtomic(this.file, this.content);
+    // not fsynced: a lease only matters while its owner runs (a kill is covered by the rename)
+    writeJsonAtomic(this.file, this.content, 0o644, false);
   }
   add(what: { layers?: string[]; blobs?: string[] }): void {
     let changed = false;
@@ -434,7 +435,7 @@ export class Lease {
         this.content.blobs.push(b);
         changed = true;
       }
-    if (changed) writeJsonAtomic(this.file, this.content);
+    if (changed) writeJsonAtomic(this.file, this.content, 0o644, false);
   }
   release(): void {
     try {
