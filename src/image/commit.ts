@@ -16,7 +16,7 @@ import { containerDir } from '../container/store';
 import { pausedMarker, runtimeState } from '../container/state';
 import type { ContainerRecord } from '../container/types';
 import { CtrError } from '../util/errors';
-import { forwardNotes, helperError, runHelperSync, spawnHelper } from '../util/helper';
+import { forwardNotes, helperError, helperExit, runHelperSync, spawnHelper } from '../util/helper';
 import { MT } from './archive';
 import { applyChanges } from './change';
 import { chainIds, sha256Digest } from './digest';
@@ -107,16 +107,7 @@ async function* diffStream(rec: ContainerRecord, upper: string, lowers: string[]
   const ownParents = new Set<string>();
   for (const o of own) for (let d = path.posix.dirname(o); d !== '.' && d !== '/' && d !== ''; d = path.posix.dirname(d)) ownParents.add(d);
   const child = spawnHelper(['tar-dir', '--diff', upper], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (d: string) => (stderr += d));
-  const exited = new Promise<number>((resolve) => {
-    child.on('error', (e) => {
-      stderr += `\nctr-helper: cannot run ctr-helper: ${e.message}`;
-      resolve(125);
-    });
-    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 125)));
-  });
+  const { exited, stderr } = helperExit(child);
   let finished = false;
   try {
     yield* filterTar(child.stdout as AsyncIterable<Buffer>, (name) => {
@@ -133,8 +124,8 @@ async function* diffStream(rec: ContainerRecord, upper: string, lowers: string[]
     if (!finished) child.kill('SIGKILL');
   }
   const code = await exited;
-  forwardNotes(stderr);
-  if (code !== 0) throw new CtrError(`cannot read the changes of container ${rec.name}: ${helperError(stderr)}`);
+  forwardNotes(stderr());
+  if (code !== 0) throw new CtrError(`cannot read the changes of container ${rec.name}: ${helperError(stderr())}`);
 }
 
 /** Creates the image; returns its ID ("sha256:..."). */

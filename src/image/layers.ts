@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { context } from '../state/context';
 import { readJson, writeJsonAtomic } from '../state/fsatomic';
 import { CtrError, errnoCode } from '../util/errors';
-import { forwardNotes, helperError, spawnHelper } from '../util/helper';
+import { forwardNotes, helperError, helperExit, spawnHelper } from '../util/helper';
 import { decompressed, DecompressError, peek, detectCompression, type Compression } from './compression';
 import { blobPath, blobsDir, ensureStoreDirs, layerPath, layersDir, removeTrees, tempName, type LayerMeta } from './store';
 import { TarFormatError } from './tarstream';
@@ -46,18 +46,9 @@ export async function untarInto(dir: string, tar: AsyncIterable<Buffer>): Promis
   args.push(dir);
   const child = spawnHelper(args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
-  let stderr = '';
   child.stdout!.setEncoding('utf8');
-  child.stderr!.setEncoding('utf8');
   child.stdout!.on('data', (d: string) => (stdout += d));
-  child.stderr!.on('data', (d: string) => (stderr += d));
-  const exited = new Promise<number>((resolve) => {
-    child.on('error', (e) => {
-      stderr += `\nctr-helper: cannot run ctr-helper: ${e.message}`;
-      resolve(125);
-    });
-    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 125)));
-  });
+  const { exited, stderr } = helperExit(child);
   let pipeBroken = false;
   child.stdin!.on('error', () => {
     pipeBroken = true;
@@ -91,8 +82,8 @@ export async function untarInto(dir: string, tar: AsyncIterable<Buffer>): Promis
   if (feedError) child.kill('SIGKILL');
   const code = await exited;
   if (feedError) throw feedError;
-  forwardNotes(stderr);
-  if (code !== 0) throw new CtrError(helperError(stderr));
+  forwardNotes(stderr());
+  if (code !== 0) throw new CtrError(helperError(stderr()));
   const line = stdout.trim().split('\n').pop() ?? '';
   try {
     const j = JSON.parse(line) as { entries?: number; bytes?: number; notes?: number };

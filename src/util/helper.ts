@@ -80,3 +80,22 @@ export function spawnHelper(args: string[], opts: SpawnOptions = {}) {
   ensureRunroot();
   return spawn(findHelper(), helperArgs(args), opts);
 }
+
+/**
+ * Collects a spawned helper's stderr (its notes and error line) and resolves with its exit
+ * code: 125 when it could not run at all (the reason is added to the stderr text), 128 when a
+ * signal ended it.
+ */
+export function helperExit(child: ReturnType<typeof spawnHelper>): { exited: Promise<number>; stderr: () => string } {
+  let stderr = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (d: string) => (stderr += d));
+  const exited = new Promise<number>((resolve) => {
+    child.on('error', (e) => {
+      stderr += `\nctr-helper: cannot run ctr-helper: ${e.message}`;
+      resolve(125);
+    });
+    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 125)));
+  });
+  return { exited, stderr: () => stderr };
+}
