@@ -4,22 +4,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createCtrEnv, describeResult, fixtures, uniqueName, useCtr, waitFor, type RunResult } from './lib';
+import { createCtrEnv, describeResult, fixtures, uniqueName, useCtr, waitFor } from './lib';
+import { ok, refused } from './checks';
 
 const ctr = useCtr({ images: ['busybox'] });
-
-function ok(r: RunResult, what: string): RunResult {
-  expect(r.code, describeResult(what, r)).toBe(0);
-  return r;
-}
-
-function refused(r: RunResult, what: string, pattern: RegExp): void {
-  expect(r.code, describeResult(what, r)).toBe(125);
-  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^Error: /);
-  expect(lines[0]).toMatch(pattern);
-}
 
 async function inspect(ref: string): Promise<Record<string, any>> {
   return JSON.parse(ok(await ctr.run(['image', 'inspect', ref]), `inspect ${ref}`).stdout)[0];

@@ -1,27 +1,9 @@
 // Small helpers shared by the test/e2e/containers-*.test.ts files (container commands).
 import { expect } from 'vitest';
-import { describeResult, waitFor, type CtrEnv, type RunResult } from './lib';
+import { waitFor, type CtrEnv, type RunResult } from './lib';
+import { lines, ok } from './checks';
 
-/** Asserts exit 0 and returns the result. */
-export function ok(r: RunResult, what: string): RunResult {
-  expect(r.code, describeResult(what, r)).toBe(0);
-  return r;
-}
-
-/** Non-empty lines of a text. */
-export function lines(text: string): string[] {
-  return text.split('\n').filter((l) => l.trim() !== '');
-}
-
-/** ctr's own error: exit 125 (unless told), exactly one `Error: ...` line on stderr, no stack trace. */
-export function refused(r: RunResult, what: string, pattern?: RegExp, code = 125): void {
-  expect(r.code, describeResult(what, r)).toBe(code);
-  const l = lines(r.stderr);
-  expect(l, r.stderr).toHaveLength(1);
-  expect(l[0]).toMatch(/^Error: /);
-  expect(r.stderr).not.toMatch(/^\s+at /m);
-  if (pattern) expect(l[0]).toMatch(pattern);
-}
+export { lines, ok, refused } from './checks';
 
 /** Full IDs of all containers (`ps -aq --no-trunc`), sorted. */
 export async function allIds(ctr: CtrEnv): Promise<string[]> {

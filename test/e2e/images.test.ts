@@ -6,48 +6,10 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { describeResult, fixturePath, fixtures, useCtr, type ArchiveFormat, type CtrEnv, type RunResult } from './lib';
+import { describeResult, fixturePath, fixtures, useCtr, type ArchiveFormat, type CtrEnv } from './lib';
+import { imageIds as ids, ok, refused, storeEntries as ls, storeState } from './checks';
 
 const ctr = useCtr();
-
-function ok(r: RunResult, what: string): RunResult {
-  expect(r.code, describeResult(what, r)).toBe(0);
-  return r;
-}
-
-/** One line on stderr, no stack trace, exit 125. */
-function refused(r: RunResult, what: string, pattern?: RegExp): void {
-  expect(r.code, describeResult(what, r)).toBe(125);
-  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^Error: /);
-  expect(r.stderr).not.toMatch(/^\s+at /m);
-  if (pattern) expect(lines[0]).toMatch(pattern);
-}
-
-function ls(env: CtrEnv, sub: string): string[] {
-  try {
-    return fs.readdirSync(path.join(env.root, sub)).sort();
-  } catch {
-    return [];
-  }
-}
-
-/** The store's visible content plus leftovers: images, layers, blobs, temp and trash names. */
-function storeState(env: CtrEnv) {
-  return {
-    images: ls(env, 'images'),
-    layers: ls(env, 'layers'),
-    blobs: ls(env, 'blobs/sha256'),
-    tmp: ls(env, 'tmp'),
-    leases: ls(env, 'leases'),
-  };
-}
-
-async function ids(env: CtrEnv, args: string[] = ['images', '-aq', '--no-trunc']): Promise<string[]> {
-  const r = ok(await env.run(args), args.join(' '));
-  return r.stdout.split('\n').filter(Boolean).sort();
-}
 
 async function removeAll(env: CtrEnv): Promise<void> {
   const all = await ids(env, ['images', '-aq']);

@@ -3,14 +3,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { describeResult, fixtures, uniqueName, useCtr, type RunResult } from './lib';
+import { fixtures, uniqueName, useCtr } from './lib';
+import { ok } from './checks';
 
 const ctr = useCtr();
-
-function ok(r: RunResult, what: string): RunResult {
-  expect(r.code, describeResult(what, r)).toBe(0);
-  return r;
-}
 
 function ls(sub: string): string[] {
   try {

@@ -7,6 +7,10 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHostileRegistry, type HostileRegistry } from './hostile-registry';
 import { describeResult, fixtures, useCtr, type CtrEnv, type RunResult } from './lib';
+import { imageIds as ids, ok, PULL_PROGRESS, refused as refusedWith, storeEntries as ls, storeState } from './checks';
+
+/** One error line besides the progress lines. */
+const refused = (r: RunResult, what: string, pattern?: RegExp) => refusedWith(r, what, pattern, 125, PULL_PROGRESS);
 
 const ctr = useCtr({ env: { CTR_REGISTRY_BACKOFF_MS: '10' } });
 let reg: HostileRegistry;
@@ -18,43 +22,6 @@ afterAll(async () => {
 });
 
 const TLS = '--tls-verify=false';
-
-function ok(r: RunResult, what: string): RunResult {
-  expect(r.code, describeResult(what, r)).toBe(0);
-  return r;
-}
-
-function refused(r: RunResult, what: string, pattern?: RegExp): void {
-  expect(r.code, describeResult(what, r)).toBe(125);
-  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/^(Trying to pull|Getting image source|Copying |Writing manifest)/.test(l));
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^Error: /);
-  expect(r.stderr).not.toMatch(/^\s+at /m);
-  if (pattern) expect(lines[0]).toMatch(pattern);
-}
-
-function ls(env: CtrEnv, sub: string): string[] {
-  try {
-    return fs.readdirSync(path.join(env.root, sub)).sort();
-  } catch {
-    return [];
-  }
-}
-
-function storeState(env: CtrEnv) {
-  return {
-    images: ls(env, 'images'),
-    layers: ls(env, 'layers'),
-    blobs: ls(env, 'blobs/sha256'),
-    tmp: ls(env, 'tmp'),
-    leases: ls(env, 'leases'),
-  };
-}
-
-async function ids(env: CtrEnv): Promise<string[]> {
-  const r = ok(await env.run(['images', '-aq', '--no-trunc']), 'images');
-  return r.stdout.split('\n').filter(Boolean).sort();
-}
 
 async function removeAll(env: CtrEnv): Promise<void> {
   const all = await ids(env);

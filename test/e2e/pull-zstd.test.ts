@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { describeResult, fixturePath, fixtures, run, useCtr, useRegistry, type RunResult } from './lib';
+import { describeResult, fixturePath, fixtures, run, useCtr, useRegistry } from './lib';
+import { ok } from './checks';
 
 const ctr = useCtr();
 const reg = useRegistry({ images: [] });
@@ -15,11 +16,6 @@ const TLS = '--tls-verify=false';
 const ZSTD = 'application/vnd.oci.image.layer.v1.tar+zstd';
 
 const z = zlib as unknown as { zstdCompressSync?: (b: Buffer) => Buffer };
-
-function ok(r: RunResult, what: string): RunResult {
-  expect(r.code, describeResult(what, r)).toBe(0);
-  return r;
-}
 
 const skopeoEnv = () => ({ HOME: ctr.dir, XDG_RUNTIME_DIR: path.join(ctr.dir, 'xr'), TMPDIR: path.join(ctr.dir, 'tmp') });
 async function skopeo(args: string[]): Promise<string> {

@@ -3,42 +3,18 @@
 // manifest list, skipped layers, pull policies, errors, concurrent pulls, digests as skopeo
 // sees them, unqualified-search registries.
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { describeResult, fixturePath, fixtures, run, useCtr, useRegistry, type CtrEnv, type RunResult } from './lib';
+import { imageIds as ids, ok, PULL_PROGRESS, refused as refusedWith, storeEntries as ls } from './checks';
+import { startConnectProxy } from './registries';
+
+/** One error line besides the progress lines. */
+const refused = (r: RunResult, what: string, pattern?: RegExp) => refusedWith(r, what, pattern, 125, PULL_PROGRESS);
 
 const ctr = useCtr();
 const reg = useRegistry({ images: ['busybox', 'layered'] });
 const TLS = '--tls-verify=false';
-
-function ok(r: RunResult, what: string): RunResult {
-  expect(r.code, describeResult(what, r)).toBe(0);
-  return r;
-}
-
-function refused(r: RunResult, what: string, pattern?: RegExp): void {
-  expect(r.code, describeResult(what, r)).toBe(125);
-  // progress lines (Podman's "Trying to pull ...") may come first; the error is one line
-  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/^(Trying to pull|Getting image source|Copying |Writing manifest)/.test(l));
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^Error: /);
-  if (pattern) expect(lines[0]).toMatch(pattern);
-}
-
-function ls(env: CtrEnv, sub: string): string[] {
-  try {
-    return fs.readdirSync(path.join(env.root, sub)).sort();
-  } catch {
-    return [];
-  }
-}
-
-async function ids(env: CtrEnv): Promise<string[]> {
-  const r = ok(await env.run(['images', '-aq', '--no-trunc']), 'images -aq');
-  return r.stdout.split('\n').filter(Boolean).sort();
-}
 
 async function removeAll(env: CtrEnv): Promise<void> {
   const ps = ok(await env.run(['ps', '-aq']), 'ps -aq').stdout.split('\n').filter(Boolean);
@@ -318,36 +294,20 @@ describe('pull', () => {
 
   it('HTTP_PROXY/HTTPS_PROXY: the pull goes through a CONNECT proxy (the only way to reach "registry.test")', async () => {
     await removeAll(ctr);
-    const tunnels: string[] = [];
-    const proxy = http.createServer((_req, res) => res.writeHead(405).end());
-    proxy.on('connect', (req: http.IncomingMessage, sock: net.Socket, head: Buffer) => {
-      tunnels.push(req.url ?? '');
-      const [name, port] = (req.url ?? '').split(':');
-      if (name !== 'registry.test') return void sock.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
-      const up = net.connect(Number(port), '127.0.0.1', () => {
-        sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-        up.write(head);
-        up.pipe(sock);
-        sock.pipe(up);
-      });
-      up.on('error', () => sock.destroy());
-      sock.on('error', () => up.destroy());
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    const proxy = await startConnectProxy('registry.test');
     try {
-      const purl = `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+      const purl = proxy.url;
       const port = reg.host.split(':')[1]!;
       const ref = `registry.test:${port}/busybox:latest`;
       const env = { HTTP_PROXY: purl, HTTPS_PROXY: purl, NO_PROXY: undefined, http_proxy: undefined, https_proxy: undefined, no_proxy: undefined };
       const r = ok(await ctr.run(['pull', '-q', TLS, ref], { timeout: 120_000, env }), 'pull through the proxy');
       expect(r.stdout.trim()).toBe(fx().images.busybox.id.replace('sha256:', ''));
-      expect(tunnels).toContain(`registry.test:${port}`);
+      expect(proxy.tunnels).toContain(`registry.test:${port}`);
       // NO_PROXY: a direct connection, which cannot resolve the name
       await removeAll(ctr);
       refused(await ctr.run(['pull', '-q', TLS, ref], { timeout: 60_000, env: { ...env, NO_PROXY: 'registry.test' } }), 'NO_PROXY', /cannot resolve registry\.test/);
     } finally {
-      proxy.closeAllConnections();
-      await new Promise<void>((r) => proxy.close(() => r()));
+      await proxy.stop();
     }
   });
 });

@@ -7,28 +7,18 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createCtrEnv, describeResult, fixtures, run, uniqueName, useCtr, useRegistry, type RunResult } from './lib';
+import { createCtrEnv, fixtures, run, uniqueName, useCtr, useRegistry, type RunResult } from './lib';
 import { BASIC_PASS, BASIC_USER, useRegistries } from './registries';
+import { ok, PUSH_PROGRESS, refused as refusedWith } from './checks';
+
+/** One error line besides the progress lines. */
+const refused = (r: RunResult, what: string, pattern?: RegExp) => refusedWith(r, what, pattern, 125, PUSH_PROGRESS);
 
 const ctr = useCtr({ images: ['busybox'] });
 const reg = useRegistry();
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
-
-function ok(r: RunResult, what: string): RunResult {
-  expect(r.code, describeResult(what, r)).toBe(0);
-  return r;
-}
-
-function refused(r: RunResult, what: string, pattern: RegExp): void {
-  expect(r.code, describeResult(what, r)).toBe(125);
-  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/^(Getting image|Copying |Compressing |Writing manifest)/.test(l));
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^Error: /);
-  expect(r.stderr).not.toMatch(/^\s+at /m);
-  expect(lines[0]).toMatch(pattern);
-}
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 

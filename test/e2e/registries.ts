@@ -28,6 +28,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
@@ -276,4 +277,47 @@ export function useRegistries(which?: RegistryKind[], opts: { images?: ImageName
     await regs?.stop();
   }, 60_000);
   return handle;
+}
+
+/** A CONNECT proxy on 127.0.0.1: see startConnectProxy. */
+export interface ConnectProxy {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  port: number;
+  /** every CONNECT target asked for, as "host:port" */
+  tunnels: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * A CONNECT proxy that knows one host name no resolver has (`name`, tunnelled to 127.0.0.1 at
+ * the asked port) and refuses every other target: only a proxied request can reach `name`.
+ */
+export async function startConnectProxy(name: string): Promise<ConnectProxy> {
+  const tunnels: string[] = [];
+  const proxy = http.createServer((_req, res) => res.writeHead(405).end());
+  proxy.on('connect', (req: http.IncomingMessage, sock: net.Socket, head: Buffer) => {
+    tunnels.push(req.url ?? '');
+    const [host, port] = (req.url ?? '').split(':');
+    if (host !== name) return void sock.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
+    const up = net.connect(Number(port), '127.0.0.1', () => {
+      sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      up.write(head);
+      up.pipe(sock);
+      sock.pipe(up);
+    });
+    up.on('error', () => sock.destroy());
+    sock.on('error', () => up.destroy());
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+  const port = (proxy.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    tunnels,
+    stop: async () => {
+      proxy.closeAllConnections();
+      await new Promise<void>((r) => proxy.close(() => r()));
+    },
+  };
 }

@@ -7,14 +7,13 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/registry/client.js';
 import { resetRegistryConfig } from '../../src/registry/config.js';
 import { tmpBase } from './paths';
-import { seedImage, startOpenRegistry } from './registries';
+import { seedImage, startConnectProxy, startOpenRegistry, type ConnectProxy } from './registries';
 import type { Registry } from './lib';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
@@ -338,41 +337,22 @@ describe('uploads against docker-registry', () => {
 
 describe('proxies', () => {
   const saved = { ...process.env };
-  let proxy: http.Server;
-  let proxyPort = 0;
-  const tunnels: string[] = [];
+  let proxy: ConnectProxy;
   beforeAll(async () => {
-    // a CONNECT proxy that knows "registry.test" (no DNS has it): only a proxied request can reach it
-    proxy = http.createServer((_req, res) => res.writeHead(405).end());
-    proxy.on('connect', (req: http.IncomingMessage, sock: net.Socket, head: Buffer) => {
-      tunnels.push(req.url ?? '');
-      const [name, port] = (req.url ?? '').split(':');
-      if (name !== 'registry.test') return void sock.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
-      const up = net.connect(Number(port), '127.0.0.1', () => {
-        sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-        up.write(head);
-        up.pipe(sock);
-        sock.pipe(up);
-      });
-      up.on('error', () => sock.destroy());
-      sock.on('error', () => up.destroy());
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
-    proxyPort = (proxy.address() as AddressInfo).port;
+    proxy = await startConnectProxy('registry.test');
   });
   afterAll(async () => {
     process.env = { ...saved };
-    proxy.closeAllConnections();
-    await new Promise<void>((r) => proxy.close(() => r()));
+    await proxy.stop();
   });
 
   it('HTTP_PROXY/HTTPS_PROXY are used, NO_PROXY bypasses them', async () => {
     for (const k of ['http_proxy', 'https_proxy', 'no_proxy', 'NO_PROXY']) delete process.env[k];
-    process.env.HTTP_PROXY = `http://127.0.0.1:${proxyPort}`;
-    process.env.HTTPS_PROXY = `http://127.0.0.1:${proxyPort}`;
+    process.env.HTTP_PROXY = proxy.url;
+    process.env.HTTPS_PROXY = proxy.url;
     const c = new RegistryClient(`registry.test:${main.port}`, 'pages', { tlsVerify: false, credentials: CREDS });
     expect(await c.listTags()).toEqual(['a', 'b', 'c']);
-    expect(tunnels).toContain(`registry.test:${main.port}`);
+    expect(proxy.tunnels).toContain(`registry.test:${main.port}`);
     process.env.NO_PROXY = 'registry.test';
     const direct = new RegistryClient(`registry.test:${main.port + 0}`, 'five', { tlsVerify: true, credentials: CREDS });
     await expect(direct.getManifest('x')).rejects.toThrow(/cannot resolve registry\.test/);
