@@ -33,14 +33,7 @@ DEB_TAR=${CTR_BENCH_DEBIAN_TAR:-/var/tmp/ctr-bench/debian-minbase.tar}
 RUNS=${CTR_BENCH_PUSH_RUNS:-5}
 RESULTS=${CTR_BENCH_PUSH_RESULTS:-$BENCH_DIR/results-push.md}
 
-need=()
-for p in debootstrap docker-registry hyperfine jq python3; do
-  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  log "installing ${need[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${need[@]}" >/dev/null || die "cannot install ${need[*]}"
-fi
+bash "$BENCH_DIR/../packaging/apt-install.sh" debootstrap docker-registry hyperfine jq python3 || die "cannot install the bench packages"
 
 if [ "${CTR_BENCH_SKIP_SETUP:-0}" != 1 ]; then
   bash "$BENCH_DIR/setup.sh" >/dev/null || die "bench/setup.sh failed"

@@ -33,16 +33,8 @@ umask 022
 # ------------------------------------------------------------------ 1. packages
 PKGS=(uidmap slirp4netns fuse-overlayfs hyperfine busybox-static python3 jq procps)
 [ "${CTR_BENCH_PODMAN:-1}" != 0 ] && PKGS+=(podman crun conmon)
-missing=()
-for p in "${PKGS[@]}"; do
-  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get -o DPkg::Lock::Timeout=300 update -qq
-  apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${missing[@]}" >/dev/null
-fi
+# with recommended packages, as a Podman user would have them
+bash "$(dirname "${BASH_SOURCE[0]}")/../packaging/apt-install.sh" --recommends "${PKGS[@]}" || die "cannot install ${PKGS[*]}"
 
 # ------------------------------------------------------------------ 2-3. user, sub-IDs, runtime dir, devices
 bash "$(dirname "${BASH_SOURCE[0]}")/../packaging/setup-user.sh" --create "$BENCH_USER"

@@ -33,16 +33,7 @@ die() { echo "setup-root.sh: $*" >&2; exit 1; }
 # ------------------------------------------------------------------ 1. packages
 PKGS=(uidmap slirp4netns fuse-overlayfs fuse3 busybox-static docker-registry skopeo jq python3
       procps iproute2 musl-tools util-linux tar gzip apache2-utils openssl rpm)
-missing=()
-for p in "${PKGS[@]}"; do
-  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get -o DPkg::Lock::Timeout=300 update -qq
-  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash "$REPO/packaging/apt-install.sh" "${PKGS[@]}" || die "cannot install ${PKGS[*]}"
 
 # ------------------------------------------------------------------ 2-4. user, sub-IDs, runtime dir, devices
 bash "$REPO/packaging/setup-user.sh" --create "$TEST_USER"
