@@ -134,6 +134,33 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): voi
 }
 
 /**
+ * Resolves with `value()` once `text()` holds `pattern` (checked now and whenever the process
+ * calls its `waiters`); rejects after `timeout` ms, or when the process has exited without it.
+ */
+function untilOutput<T>(
+  pattern: string | RegExp,
+  o: { text: () => string; value: () => T; exited: () => boolean; waiters: Array<() => void>; timeout: number; timeoutError: () => string; exitError: () => string },
+): Promise<T> {
+  const matches = () => {
+    const t = o.text();
+    return typeof pattern === 'string' ? t.includes(pattern) : pattern.test(t);
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(o.timeoutError())), o.timeout);
+    const check = () => {
+      if (matches()) {
+        clearTimeout(timer);
+        resolve(o.value());
+      } else if (o.exited()) {
+        clearTimeout(timer);
+        reject(new Error(o.exitError()));
+      } else o.waiters.push(check);
+    };
+    check();
+  });
+}
+
+/**
  * Starts argv[0] with argv[1..] in its own process group (so a timeout can kill everything
  * it started). Low level: prefer run() / CtrEnv.spawn().
  */
@@ -196,24 +223,14 @@ export function spawnProc(argv: string[], opts: RunOptions & { baseEnv?: Record<
     waitForOutput(pattern, o = {}) {
       const timeout = o.timeout ?? DEFAULT_TIMEOUT;
       const get = o.stream === 'stderr' ? proc.stderr : proc.stdout;
-      const matches = () => {
-        const t = get();
-        return typeof pattern === 'string' ? t.includes(pattern) : pattern.test(t);
-      };
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          reject(new Error(`timed out after ${timeout} ms waiting for ${pattern} in ${o.stream ?? 'stdout'} of ${argv.join(' ')}\nstdout: ${proc.stdout()}\nstderr: ${proc.stderr()}`));
-        }, timeout);
-        const check = () => {
-          if (matches()) {
-            clearTimeout(timer);
-            resolve(get());
-          } else if (exited) {
-            clearTimeout(timer);
-            reject(new Error(`${argv.join(' ')} exited (${exited.code ?? exited.signal}) before printing ${pattern}\nstdout: ${proc.stdout()}\nstderr: ${proc.stderr()}`));
-          } else waiters.push(check);
-        };
-        check();
+      return untilOutput(pattern, {
+        text: get,
+        value: get,
+        exited: () => exited !== undefined,
+        waiters,
+        timeout,
+        timeoutError: () => `timed out after ${timeout} ms waiting for ${pattern} in ${o.stream ?? 'stdout'} of ${argv.join(' ')}\nstdout: ${proc.stdout()}\nstderr: ${proc.stderr()}`,
+        exitError: () => `${argv.join(' ')} exited (${exited!.code ?? exited!.signal}) before printing ${pattern}\nstdout: ${proc.stdout()}\nstderr: ${proc.stderr()}`,
       });
     },
     async wait(timeout = DEFAULT_TIMEOUT) {
@@ -406,25 +423,14 @@ export function spawnTty(argv: string[], opts: TtyOptions & { baseEnv?: Record<s
     expect(pattern, o = {}) {
       const timeout = o.timeout ?? DEFAULT_TIMEOUT;
       const from = o.from ?? 0;
-      const matches = () => {
-        const t = output().slice(from);
-        return typeof pattern === 'string' ? t.includes(pattern) : pattern.test(t);
-      };
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`timed out after ${timeout} ms waiting for ${pattern} on the tty of ${argv.join(' ')}\noutput: ${JSON.stringify(output())}`)),
-          timeout,
-        );
-        const check = () => {
-          if (matches()) {
-            clearTimeout(timer);
-            resolve(output());
-          } else if (exited) {
-            clearTimeout(timer);
-            reject(new Error(`${argv.join(' ')} exited before printing ${pattern}\noutput: ${JSON.stringify(output())}\n${Buffer.concat(errOut).toString()}`));
-          } else waiters.push(check);
-        };
-        check();
+      return untilOutput(pattern, {
+        text: () => output().slice(from),
+        value: output,
+        exited: () => exited !== undefined,
+        waiters,
+        timeout,
+        timeoutError: () => `timed out after ${timeout} ms waiting for ${pattern} on the tty of ${argv.join(' ')}\noutput: ${JSON.stringify(output())}`,
+        exitError: () => `${argv.join(' ')} exited before printing ${pattern}\noutput: ${JSON.stringify(output())}\n${Buffer.concat(errOut).toString()}`,
       });
     },
     async wait(timeout = DEFAULT_TIMEOUT) {
