@@ -87,3 +87,77 @@ snapshot_binaries() {
   done
   install -m 0755 "$BENCH_DIR/cycle.sh" "$BENCH_DIR/parallel.sh" "$BIN/"
 }
+
+# ------------------------------------------------------------------ result tables
+# The scripts' hyperfine JSON goes to $OUT/NAME.json; these read it into markdown rows.
+# median NAME LABEL -> milliseconds (empty when absent)
+median() {
+  [ -f "$OUT/$1.json" ] || return 0
+  jq -r --arg n "$2" '.results[] | select(.command == $n) | .median * 1000 | . * 10 | round / 10' "$OUT/$1.json"
+}
+ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
+FAILS=0
+ROWS=()      # markdown table rows
+# row LABEL CTR PODMAN RATIO TARGET VERDICT
+row() { ROWS+=("| $1 | $2 | $3 | $4 | $5 | $6 |"); [ "$6" != FAIL ] || FAILS=$((FAILS + 1)); }
+# ratio_row LABEL NAME TARGET_RATIO [UNIT]: ctr's and podman's medians, their ratio, PASS/FAIL
+ratio_row() {
+  local c p r v=n/a u=${4:-}
+  c=$(median "$2" ctr)
+  p=$(median "$2" podman)
+  r=$(ratio "$c" "$p")
+  if [ -z "$c" ]; then v=FAIL
+  elif [ -n "$r" ]; then if le "$r" "$3"; then v=PASS; else v=FAIL; fi
+  fi
+  row "$1" "${c:-error}$u" "${p:-n/a}$u" "${r:-n/a}" "≤ $3×" "$v"
+}
+
+# ------------------------------------------------------------------ a local registry
+# start_registry DIR [user]: Debian's docker-registry on a free 127.0.0.1 port (plain HTTP,
+# deletes allowed), its storage in DIR/data, its log in DIR/log; with "user" it runs as the
+# bench user, who then owns DIR (so hyperfine's --prepare, run as that user, can empty it).
+# Sets REGISTRY_HOST (127.0.0.1:PORT); stop_registry stops it.
+start_registry() {
+  local dir=$1
+  mkdir -p "$dir/data"
+  rm -f "$dir/pid"
+  cat >"$dir/config.yml" <<EOF
+version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:0
+  secret: ctr-bench
+EOF
+  # shellcheck disable=SC2016 # $$ and $1 belong to the inner shell
+  local launch=(setsid sh -c 'echo $$ >"$1/pid"; exec docker-registry serve "$1/config.yml"' sh "$dir")
+  if [ "${2:-}" = user ]; then
+    chown -R "$BUID:$BGID" "$dir"
+    as_user "${launch[@]}" >"$dir/log" 2>&1 &
+  else
+    "${launch[@]}" >"$dir/log" 2>&1 &
+  fi
+  REGISTRY_JOB=$!
+  REGISTRY_DIR=$dir
+  REGISTRY_HOST=
+  for _ in $(seq 1 100); do
+    REGISTRY_HOST=$(sed -nE 's/.*listening on (127\.0\.0\.1:[0-9]+).*/\1/p' "$dir/log" | head -n1)
+    [ -n "$REGISTRY_HOST" ] && return 0
+    sleep 0.1
+  done
+  die "docker-registry did not start: $(tail -n 3 "$dir/log")"
+}
+stop_registry() {
+  [ -n "${REGISTRY_JOB:-}" ] || return 0
+  [ -s "$REGISTRY_DIR/pid" ] && kill "$(cat "$REGISTRY_DIR/pid")" 2>/dev/null
+  wait "$REGISTRY_JOB" 2>/dev/null
+  return 0
+}

@@ -121,36 +121,13 @@ BASE_TAR=$(stat -c %s "$CACHE/layers/base.tar")
 # ------------------------------------------------------------------ 3. registry
 REG=$CACHE/registry
 rm -rf "$REG"
-mkdir -p "$REG/data"
-cat >"$REG/config.yml" <<EOF
-version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $REG/data
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:0
-EOF
-setsid docker-registry serve "$REG/config.yml" >"$REG/log" 2>&1 &
-REG_PID=$!
-HOST=
-for _ in $(seq 1 100); do
-  HOST=$(grep -oE 'listening on 127\.0\.0\.1:[0-9]+' "$REG/log" | head -1 | awk '{print $3}')
-  [ -n "$HOST" ] && break
-  sleep 0.1
-done
-[ -n "$HOST" ] || die "docker-registry did not start: $(tail -3 "$REG/log")"
+start_registry "$REG"
+HOST=$REGISTRY_HOST
 
 cleanup() {
   ctr_u rmi -f "$HOST/debian:minbase" "$HOST/debian:app" ${ID_MIN:-} ${ID_APP:-} >/dev/null 2>&1 || true
   [ "$PODMAN" = 1 ] && podman_u rmi -i -f "$HOST/debian:minbase" "$HOST/debian:app" >/dev/null 2>&1
-  kill "$REG_PID" 2>/dev/null
-  wait "$REG_PID" 2>/dev/null
+  stop_registry
   rm -rf "$REG"
 }
 trap cleanup EXIT
@@ -190,25 +167,7 @@ hf() {
   as_user hyperfine -N --style basic --warmup 1 --runs "$RUNS" --export-json "$OUT/$name.json" "${args[@]}" \
     || { echo "bench: hyperfine failed for $name" >&2; return 1; }
 }
-median() {
-  [ -f "$OUT/$1.json" ] || return 0
-  jq -r --arg n "$2" '.results[] | select(.command == $n) | .median * 1000 | . * 10 | round / 10' "$OUT/$1.json"
-}
-ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
-FAILS=0
-ROWS=()
-row() { ROWS+=("| $1 | $2 | $3 | $4 | $5 | $6 |"); [ "$6" != FAIL ] || FAILS=$((FAILS + 1)); }
-ratio_row() {
-  local c p r v=n/a
-  c=$(median "$2" ctr)
-  p=$(median "$2" podman)
-  r=$(ratio "$c" "$p")
-  if [ -z "$c" ]; then v=FAIL
-  elif [ -n "$r" ]; then if le "$r" "$3"; then v=PASS; else v=FAIL; fi
-  fi
-  row "$1" "${c:-error} ms" "${p:-n/a} ms" "${r:-n/a}" "≤ $3×" "$v"
-}
+# median, ratio, le, row, ratio_row, FAILS and ROWS: bench/common.sh
 
 # ------------------------------------------------------------------ 4. pulls
 # prepare commands run without a shell (-N): sh -c keeps "remove, ignore absence" in one word list
@@ -276,8 +235,8 @@ if [ "$KILLS" -gt 0 ]; then
 fi
 
 # ------------------------------------------------------------------ report
-ratio_row "pull debian:minbase ($((BASE_GZ / 1000000)) MB gz), image removed before each run" pull-minbase 0.25
-ratio_row "pull debian:app (3 layers), base present" pull-app-base-present 0.5
+ratio_row "pull debian:minbase ($((BASE_GZ / 1000000)) MB gz), image removed before each run" pull-minbase 0.25 " ms"
+ratio_row "pull debian:app (3 layers), base present" pull-app-base-present 0.5 " ms"
 if [ -n "${CTR_BENCH_BASE_BIN:-}" ]; then
   for b in "pull-minbase:pull debian:minbase" "pull-app-base-present:pull debian:app, base present"; do
     bm=$(median "${b%%:*}" ctr-baseline)

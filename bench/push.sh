@@ -103,39 +103,15 @@ OUT=$WORK/out
 REGDIR=$WORK/registry
 install -d -o "$BUID" -g "$BGID" -m 0755 "$OUT" "$REGDIR"
 rm -f "$OUT"/push*.json
-cat >"$REGDIR/config.yml" <<EOF
-version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $REGDIR/data
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:0
-  secret: ctr-bench
-EOF
-chown "$BUID:$BGID" "$REGDIR/config.yml"
-rm -f "$REGDIR/pid"
-as_user sh -c "echo \$\$ >$REGDIR/pid; exec docker-registry serve $REGDIR/config.yml" >"$REGDIR/log" 2>&1 &
 cleanup() {
-  [ -s "$REGDIR/pid" ] && kill "$(cat "$REGDIR/pid")" 2>/dev/null
+  stop_registry
   ctr_u rmi -f debian:minbase >/dev/null 2>&1
   have_podman && podman_u rmi -f debian:minbase >/dev/null 2>&1
   rm -rf "$REGDIR/data"
 }
 trap cleanup EXIT
-PORT=
-for _ in $(seq 1 50); do
-  PORT=$(sed -nE 's/.*listening on 127\.0\.0\.1:([0-9]+).*/\1/p' "$REGDIR/log" | head -n1)
-  [ -n "$PORT" ] && break
-  sleep 0.2
-done
-[ -n "$PORT" ] || die "docker-registry did not start: $(tail -n 3 "$REGDIR/log")"
-REG=127.0.0.1:$PORT
+start_registry "$REGDIR" user
+REG=$REGISTRY_HOST
 DEST=$REG/bench/debian:minbase
 log "registry at $REG; loading $DEB_TAR ($(du -h "$DEB_TAR" | cut -f1)) into both engines"
 ctr_u rmi -f debian:minbase >/dev/null 2>&1
@@ -185,13 +161,12 @@ med() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000
 C_COLD=$(med "ctr cold")
 C_WARM=$(med "ctr warm")
 P=$([ "$PODMAN" = 1 ] && med podman || echo "")
-ratio() { [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }' || echo n/a; }
-R_COLD=$(ratio "$C_COLD" "$P")
+R_COLD=$(ratio "$C_COLD" "$P" || echo n/a)
 if [ -n "${CTR_BENCH_BASE_BIN:-}" ]; then
   C_BASE=$(med "ctr cold (baseline)")
-  BASE_ROW="| ctr cold, baseline binary ($(basename "$CTR_BENCH_BASE_BIN")) | $C_BASE | $(ratio "$C_BASE" "$P")× | |"
+  BASE_ROW="| ctr cold, baseline binary ($(basename "$CTR_BENCH_BASE_BIN")) | $C_BASE | $(ratio "$C_BASE" "$P" || echo n/a)× | |"
 fi
-R_WARM=$(ratio "$C_WARM" "$P")
+R_WARM=$(ratio "$C_WARM" "$P" || echo n/a)
 VERDICT=n/a
 [ -n "$P" ] && VERDICT=$(awk -v r="$R_COLD" 'BEGIN { print (r <= 0.5) ? "PASS" : "FAIL" }')
 LAYER=$(tar -tvf "$DEB_TAR" | awk '/layer.tar/ { print $3 }')

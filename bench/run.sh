@@ -96,30 +96,8 @@ hf() {
     "$OUT/$name".r*.json >"$OUT/$name.json"
   jq -r '.results[] | "   \(.command): median \(.median * 10000 | round / 10) ms over \(.times | length) runs"' "$OUT/$name.json"
 }
-# median NAME LABEL -> milliseconds (empty when absent)
-median() {
-  [ -f "$OUT/$1.json" ] || return 0
-  jq -r --arg n "$2" '.results[] | select(.command == $n) | .median * 1000 | . * 10 | round / 10' "$OUT/$1.json"
-}
-ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
-
-FAILS=0
-ROWS=()      # markdown table rows
+# median, ratio, le, row, ratio_row, FAILS and ROWS: bench/common.sh
 INFO=()      # informational rows (no target)
-# row LABEL CTR PODMAN RATIO TARGET VERDICT
-row() { ROWS+=("| $1 | $2 | $3 | $4 | $5 | $6 |"); [ "$6" != FAIL ] || FAILS=$((FAILS + 1)); }
-# ratio_row LABEL NAME TARGET_RATIO
-ratio_row() {
-  local c p r v=n/a
-  c=$(median "$2" ctr)
-  p=$(median "$2" podman)
-  r=$(ratio "$c" "$p")
-  if [ -z "$c" ]; then v=FAIL
-  elif [ -n "$r" ]; then if le "$r" "$3"; then v=PASS; else v=FAIL; fi
-  fi
-  row "$1" "${c:-error}" "${p:-n/a}" "${r:-n/a}" "≤ $3×" "$v"
-}
 info_row() {
   local c p
   c=$(median "$2" ctr)
