@@ -238,6 +238,8 @@ def xattrs_of(path):
 
 
 def snapshot(path, exclude, out):
+    """Every entry under path (not under the paths in the set exclude): its lstat fields,
+    contents digest, link target and xattrs, into out."""
     st = os.lstat(path)
     rec = [st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_nlink, st.st_ino, st.st_rdev]
     if stat.S_ISREG(st.st_mode):
@@ -249,7 +251,7 @@ def snapshot(path, exclude, out):
     if stat.S_ISDIR(st.st_mode):
         for n in sorted(os.listdir(path)):
             p = os.path.join(path, n)
-            if p != exclude:
+            if p not in exclude:
                 snapshot(p, exclude, out)
     return out
 
@@ -291,26 +293,7 @@ class Area:
         self.gbefore = global_state()
 
     def _snap(self):
-        out = {}
-        excl = set([self.root] + self.extra)
-
-        def walk(path):
-            st = os.lstat(path)
-            rec = [st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_nlink, st.st_ino]
-            if stat.S_ISREG(st.st_mode):
-                rec.append(digest(path))
-            if stat.S_ISLNK(st.st_mode):
-                rec.append(os.readlink(path))
-            rec.append(xattrs_of(path))
-            out[path] = tuple(rec)
-            if stat.S_ISDIR(st.st_mode):
-                for n in sorted(os.listdir(path)):
-                    p = os.path.join(path, n)
-                    if p not in excl:
-                        walk(p)
-
-        walk(self.base)
-        return out
+        return snapshot(self.base, set([self.root] + self.extra), {})
 
     def check_outside(self):
         after = self._snap()
