@@ -208,6 +208,3 @@ export function hasExplicitDomain(input: string): boolean {
   return /[.:]/.test(first) || first === 'localhost' || first.toLowerCase() !== first;
 }
 
-export function isValidTag(tag: string): boolean {
-  return TAG_RE.test(tag);
-}

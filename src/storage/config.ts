@@ -48,6 +48,3 @@ export function loadConfig(): { config: CtrConfig; sources: Record<string, strin
   return cached;
 }
 
-export function resetConfigCache(): void {
-  cached = undefined;
-}

@@ -12,9 +12,6 @@ import { layerPath, removeTrees, withStoreLock } from '../image/store';
 import type { ImageRecord, RootfsSpec } from '../image/types';
 import { resolveStorageDriver, type DriverName } from './driver';
 
-export { resolveStorageDriver, invalidateStorageDriverCache, cachedStorageDriver } from './driver';
-
-const PARTS = ['upper', 'work', 'merged', 'rootfs', 'empty'];
 
 function checkLayers(image: ImageRecord): void {
   withStoreLock(() => {
@@ -72,10 +69,4 @@ export function createContainerRootfs(containerDir: string, image: ImageRecord, 
       'ctr.rootfs.work': work,
     },
   };
-}
-
-/** Removes what createContainerRootfs made in `containerDir` (files owned by sub-IDs included). */
-export function removeContainerRootfs(containerDir: string): void {
-  const paths = PARTS.map((p) => path.join(containerDir, p)).filter((p) => fs.existsSync(p));
-  if (paths.length) runHelperSync(['rmtree', ...paths]);
 }
