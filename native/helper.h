@@ -41,5 +41,6 @@ int cmd_pids(int argc, char **argv);
 int cmd_signal_all(int argc, char **argv);
 int cmd_cp_out(int argc, char **argv);     /* cp.c */
 int cmd_cp_in(int argc, char **argv);      /* cp.c */
+int cmd_gzip(int argc, char **argv);       /* gzip.c (libdeflate) */
 
 #endif

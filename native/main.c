@@ -18,7 +18,7 @@ static const struct command commands[] = {
     {"rmtree", cmd_rmtree},           {"mkrootfs", cmd_mkrootfs}, {"tar-dir", cmd_tar_dir},
     {"mount-exec", cmd_mount_exec},   {"run", cmd_run},           {"attach", cmd_attach},
     {"exec", cmd_exec},               {"pids", cmd_pids},         {"signal-all", cmd_signal_all},
-    {"cp-out", cmd_cp_out},           {"cp-in", cmd_cp_in},
+    {"cp-out", cmd_cp_out},           {"cp-in", cmd_cp_in},       {"gzip", cmd_gzip},
 };
 
 int main(int argc, char **argv) {

@@ -15,7 +15,7 @@ log() { printf '== %s\n' "$*"; }
 
 if [ "${SKIP_DEPS:-0}" != 1 ]; then
   if command -v apt-get >/dev/null; then
-    pkgs="uidmap slirp4netns fuse-overlayfs fuse3 make gcc libc6-dev musl-tools procps iproute2 ca-certificates"
+    pkgs="uidmap slirp4netns fuse-overlayfs fuse3 make gcc libc6-dev musl-tools libdeflate-dev procps iproute2 ca-certificates"
     missing=""
     for p in $pkgs; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"; done
     command -v npm >/dev/null || missing="$missing nodejs npm"
@@ -29,6 +29,8 @@ if [ "${SKIP_DEPS:-0}" != 1 ]; then
     log "$PM install"
     "$PM" install -y shadow-utils slirp4netns fuse-overlayfs fuse3 make gcc glibc-static procps-ng iproute nodejs npm || \
       "$PM" install -y shadow-utils slirp4netns fuse-overlayfs make gcc glibc-static procps-ng iproute nodejs npm
+    # the push compressor (static libdeflate); without it pushes compress with Node's zlib
+    "$PM" install -y libdeflate-devel 2>/dev/null || log "no libdeflate-devel: ctr push compresses with zlib (slower)"
   else
     echo "install.sh: neither apt-get nor dnf/yum found: install uidmap (newuidmap), slirp4netns, fuse-overlayfs, gcc, make, node and npm yourself, then rerun with SKIP_DEPS=1" >&2
     exit 1

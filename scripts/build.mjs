@@ -11,7 +11,8 @@
 //   gives commands their stdio on demand).
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const LAZY = ['crypto', 'net', 'tty', 'stream', 'zlib', 'readline', 'http', 'https', 'http2', 'tls', 'dns', 'dgram',
@@ -83,6 +84,21 @@ const lazyClipanionContext = {
 // undici (~580 KB minified) is only needed by the registry commands, but V8 would pre-parse it
 // on every start: it is bundled apart and embedded as a string compiled on first require
 // (saves ~7 ms of CPU per command).
+// ctr's dispatchers never offer HTTP/2 (allowH2 stays false: ALPN says http/1.1 only), so
+// undici's HTTP/2 client is left out; loading it pulled in node:http2 (~4 ms per registry command).
+const noHttp2 = {
+  name: 'no-http2',
+  setup(b) {
+    b.onResolve({ filter: /[\\/]client-h2(\.js)?$/ }, () => ({ path: 'client-h2', namespace: 'no-http2' }));
+    b.onLoad({ filter: /.*/, namespace: 'no-http2' }, () => ({
+      contents: "module.exports = function connectH2() { throw new Error('HTTP/2 is not built into ctr'); };",
+      loader: 'js',
+    }));
+  },
+};
+
+const BUNDLE_OUT = process.env.CTR_BUNDLE_OUT || 'dist/ctr.js';
+const UNDICI_OUT = nodePath.join(nodePath.dirname(BUNDLE_OUT), 'undici.js');
 const lazyUndici = {
   name: 'lazy-undici',
   setup(b) {
@@ -92,9 +108,22 @@ const lazyUndici = {
         // only the parts ctr uses (src/registry/undici-lite.cjs), not undici's whole index
         entryPoints: ['src/registry/undici-lite.cjs'],
         bundle: true, platform: 'node', target: 'node22', format: 'cjs', minify: true, write: false, legalComments: 'none', logLevel: 'warning',
+        plugins: [noHttp2],
       });
       const fn = '(function (module, exports, require) {' + r.outputFiles[0].text + '\n})';
-      return { contents: `require('node:vm').runInThisContext(${JSON.stringify(fn)}, { filename: 'undici.js' })(module, exports, require);`, loader: 'js' };
+      // the exact text compiled at run time: scripts/package.sh makes its code cache from this file
+      writeFileSync(UNDICI_OUT, fn);
+      // In the single binary, the V8 code cache made for this text at build time (the SEA asset
+      // undici.cache, see scripts/package.sh) spares compiling it on each registry command.
+      const load = [
+        `const src = ${JSON.stringify(fn)};`,
+        'let cachedData;',
+        "try { const sea = require('node:sea'); if (sea.isSea()) cachedData = Buffer.from(sea.getRawAsset('undici.cache')); } catch { cachedData = undefined; }",
+        "const script = new (require('node:vm').Script)(src, { filename: 'undici.js', cachedData });",
+        "if (process.env.CTR_CODE_CACHE_CHECK === '1') process.stderr.write(`undici code cache: ${cachedData ? (script.cachedDataRejected ? 'rejected' : 'used') : 'none'}\\n`);",
+        'script.runInThisContext()(module, exports, require);',
+      ].join('\n');
+      return { contents: load, loader: 'js' };
     });
   },
 };
@@ -105,7 +134,7 @@ await build({
   platform: 'node',
   target: 'node22',
   format: 'cjs',
-  outfile: process.env.CTR_BUNDLE_OUT || 'dist/ctr.js',
+  outfile: BUNDLE_OUT,
   minify: process.env.CTR_BUNDLE_MINIFY !== '0',
   keepNames: false,
   sourcemap: false,
@@ -120,7 +149,7 @@ await build({
 // import() of a module that esbuild left external fails at run time ("A dynamic import callback
 // was not specified"): refuse such a bundle here instead.
 {
-  const out = (await import('node:fs')).readFileSync(process.env.CTR_BUNDLE_OUT || 'dist/ctr.js', 'utf8');
+  const out = (await import('node:fs')).readFileSync(BUNDLE_OUT, 'utf8');
   const m = out.match(/[^\w$.]import\(\s*["'`][^"'`]*["'`]\s*\)/);
   if (m) {
     console.error(`build: the bundle keeps a dynamic ${m[0].slice(1)}: use a static import (the single binary cannot load it)`);

@@ -24,6 +24,8 @@ OUT=dist/bin/.ctr.new.$$
 BLOB=dist/.sea-prep.blob.$$
 trap 'rm -f "$OUT" "$BLOB"' EXIT
 "$NODE_BIN" scripts/code-cache.js dist/ctr.js dist/ctr.cache
+[ -f dist/undici.js ] || { echo "package: dist/undici.js is missing (run node scripts/build.mjs)" >&2; exit 1; }
+"$NODE_BIN" scripts/code-cache.js dist/undici.js dist/undici.cache --raw
 cp scripts/sea-main.js dist/sea-main.js
 cat >dist/sea-config.json <<JSON
 {
@@ -34,7 +36,7 @@ cat >dist/sea-config.json <<JSON
   "useCodeCache": true,
   "execArgv": ["--"],
   "execArgvExtension": "none",
-  "assets": { "ctr.js": "dist/ctr.js", "ctr.cache": "dist/ctr.cache" }
+  "assets": { "ctr.js": "dist/ctr.js", "ctr.cache": "dist/ctr.cache", "undici.cache": "dist/undici.cache" }
 }
 JSON
 {
@@ -46,5 +48,10 @@ JSON
 # the binary runs, and V8 takes the code cache (a rejected one would only cost speed)
 check=$(CTR_CODE_CACHE_CHECK=1 "$OUT" version 2>&1 >/dev/null) || { echo "package: the new binary does not run: $check" >&2; exit 1; }
 [ "$check" = "code cache: used" ] || { echo "package: the bundle's code cache is not used ($check)" >&2; exit 1; }
+# and undici's (loaded by a registry command: a pull from a port nobody listens on)
+SCRATCH=$(mktemp -d)
+check=$(CTR_CODE_CACHE_CHECK=1 "$OUT" --root "$SCRATCH/root" --runroot "$SCRATCH/run" pull -q --tls-verify=false 127.0.0.1:9/none 2>&1 >/dev/null | grep '^undici code cache' || true)
+rm -rf "$SCRATCH"
+[ "$check" = "undici code cache: used" ] || { echo "package: undici's code cache is not used (${check:-not loaded})" >&2; exit 1; }
 mv -f "$OUT" dist/bin/ctr
 echo "dist/bin/ctr ($(du -h dist/bin/ctr | cut -f1), Node $VER)"

@@ -1423,6 +1423,76 @@ def _(a):
     ok(rc == 0 and not lexists(t), err)
 
 
+# ---------------------------------------------------------------- gzip (the push compressor)
+
+
+def gzip_built_in():
+    rc, out, err = helper(["gzip", "/dev/null"])
+    if rc == 125 and "not built in" in err:
+        # acceptable only where libdeflate is not there to build with
+        ok(not os.path.exists("/usr/include/libdeflate.h"), "libdeflate is installed but ctr-helper was built without gzip")
+        return False
+    return True
+
+
+@test("gzip: gzip members that read back as the input, the same bytes every time", resolvers=False)
+def _(a):
+    d = a.target("gz")
+    a.freeze()
+    if not gzip_built_in():
+        return
+    import gzip as gz
+    data = b"".join(hashlib.sha256(str(i).encode()).hexdigest().encode() * (1 + i % 7) for i in range(3000))
+    cases = {"big": data, "empty": b"", "one": b"x", "exact": data[:8192]}
+    for name, content in cases.items():
+        f = os.path.join(d, name)
+        with open(f, "wb") as fh:
+            fh.write(content)
+        rc, out, err = helper(["gzip", "--piece", "4096", "--level", "1", f])
+        ok(rc == 0, "gzip %s: %s" % (name, err))
+        ok(gz.decompress(out) == content, "gzip %s: does not decompress to the input" % name)
+        members = out.count(b"\x1f\x8b\x08")
+        want = max(1, (len(content) + 4095) // 4096)
+        ok(members >= want, "gzip %s: %d members for %d pieces" % (name, members, want))
+        rc2, out2, _ = helper(["gzip", "--piece", "4096", "--level", "1", "--threads", "1", f])
+        ok(rc2 == 0 and out2 == out, "gzip %s: another run (one thread) gave other bytes" % name)
+        # --output: the same bytes in the file, stdout says the size after each member
+        o = os.path.join(d, name + ".gz")
+        rc3, lines, err3 = helper(["gzip", "--piece", "4096", "--output", o, f])
+        ok(rc3 == 0, "gzip --output %s: %s" % (name, err3))
+        with open(o, "rb") as fh:
+            ok(fh.read() == out, "gzip --output %s: the file differs from the stdout form" % name)
+        sizes = [int(x) for x in lines.decode().split()]
+        ok(sizes == sorted(sizes) and sizes[-1] == len(out) and len(sizes) == want, "gzip --output %s: sizes %r" % (name, sizes[:5]))
+
+
+@test("gzip: bad input: one line, non-zero, nothing overwritten", resolvers=False)
+def _(a):
+    d = a.target("gzbad")
+    a.freeze()
+    if not gzip_built_in():
+        return
+    f = os.path.join(d, "in")
+    with open(f, "wb") as fh:
+        fh.write(b"data" * 1000)
+    o = os.path.join(d, "out.gz")
+    with open(o, "wb") as fh:
+        fh.write(b"KEEP")
+    for args, code, words in (
+        (["gzip", "--output", o, f], 1, "File exists"),
+        (["gzip", os.path.join(d, "missing")], 1, "cannot open"),
+        (["gzip", d], 1, "not a regular file"),
+        (["gzip", "--level", "99", f], 125, "invalid --level"),
+        (["gzip"], 125, "missing FILE"),
+    ):
+        rc, out, err = helper(args)
+        lines = [l for l in err.splitlines() if l.strip()]
+        ok(rc == code and len(lines) == 1 and words in lines[0] and lines[0].startswith("ctr-helper: gzip: "),
+           "%s: want %d and one line with %r, got %d %r" % (" ".join(args[1:]), code, words, rc, err))
+    with open(o, "rb") as fh:
+        ok(fh.read() == b"KEEP", "an existing --output file was changed")
+
+
 # ---------------------------------------------------------------- main
 
 

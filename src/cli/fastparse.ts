@@ -109,7 +109,8 @@ export function parseArgs(shape: Shape, args: string[]): { options: ParseState['
       const spec = shape.options.get(name);
       if (!spec) return undefined;
       if (eq >= 0) {
-        if (spec.arity !== 1 || !spec.allowBinding) return undefined;
+        // a bound value: options with a value, and those that also stand alone (tolerateBoolean)
+        if (!spec.allowBinding) return undefined;
         options.push({ name, value: a.slice(eq + 1) });
       } else if (spec.arity === 0) {
         options.push({ name, value: true });

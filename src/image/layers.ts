@@ -7,6 +7,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { context } from '../state/context';
 import { readJson, writeJsonAtomic } from '../state/fsatomic';
 import { CtrError, errnoCode } from '../util/errors';
@@ -128,6 +129,34 @@ export async function unpackLayerStream(source: AsyncIterable<Buffer>, what: str
     }
     throw e;
   }
+}
+
+async function* once(b: Buffer): AsyncGenerator<Buffer> {
+  yield b;
+}
+
+/** Most a small layer may unpack to in memory; a larger one is unpacked as a stream. */
+const MAX_INFLATED = 64 << 20;
+
+/**
+ * unpackLayerStream for a layer held in memory (a small one, already verified): decompressed
+ * in one call off the main thread, hashed, and written to the helper in one piece.
+ */
+export async function unpackLayerBuffer(data: Buffer, what: string, expectDiffId?: string): Promise<UnpackResult> {
+  const kind = detectCompression(data.subarray(0, 6));
+  let tar: Buffer;
+  if (kind === 'none') tar = data;
+  else if (kind === 'gzip') {
+    try {
+      tar = await new Promise<Buffer>((resolve, reject) =>
+        zlib.gunzip(data, { maxOutputLength: MAX_INFLATED, chunkSize: 1 << 20 }, (e, out) => (e ? reject(e) : resolve(out))),
+      );
+    } catch {
+      // too large to hold (or corrupt): the stream path copes, and says what is wrong
+      return unpackLayerStream(once(data), what, expectDiffId);
+    }
+  } else return unpackLayerStream(once(data), what, expectDiffId);
+  return unpackLayerStream(once(tar), what, expectDiffId);
 }
 
 /** Gives an unpacked temp layer its final name; when another process made it first, ours goes. */

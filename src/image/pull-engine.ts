@@ -23,7 +23,7 @@ import { CtrError, errnoCode } from '../util/errors';
 import { createProgress, humanBytes, progressMode, type Progress } from '../util/progress';
 import { goArch, MT } from './archive';
 import { chainIds, hexOf, isSha256Digest, sha256Digest } from './digest';
-import { commitBlobFile, commitLayer, readLayerMeta, unpackLayerStream, writeBlob } from './layers';
+import { commitBlobFile, commitLayer, readLayerMeta, unpackLayerBuffer, unpackLayerStream, writeBlob } from './layers';
 import type { PulledImage, PullOptions } from './pull';
 import { formatReference, hasExplicitDomain, parseReference, repositoryOf, type Reference } from './reference';
 import {
@@ -44,6 +44,8 @@ import type { ImageConfigBlob, ImageRecord } from './types';
 
 /** Layers fetched at once (CTR_PULL_JOBS overrides). */
 const DEFAULT_JOBS = 3;
+/** Layers up to this size are fetched whole and unpacked from memory (fewer, larger writes than a stream). */
+const SMALL_LAYER = 8 << 20;
 /** An image config is held in memory: refuse absurd claims. */
 const MAX_CONFIG = 32 << 20;
 
@@ -80,10 +82,9 @@ interface ImageManifest {
 
 class PullError extends CtrError {}
 
-const T0 = Date.now();
-/** `--log-level debug`: where the time of a pull goes. */
+/** `--log-level debug`: where the time of a pull goes (ms since the process started). */
 function trace(msg: string): void {
-  if (context().logLevel === 'debug') process.stderr.write(`debug: +${Date.now() - T0} ms pull: ${msg}\n`);
+  if (context().logLevel === 'debug') process.stderr.write(`debug: +${performance.now().toFixed(1)} ms pull: ${msg}\n`);
 }
 
 function bad(msg: string): never {
@@ -224,11 +225,17 @@ function clientOptions(opts: PullOptions): ClientOptions {
 
 // ---------------------------------------------------------------- blobs
 
-async function fetchSmallBlob(client: RegistryClient, d: Descriptor, what: string, limit: number): Promise<Buffer> {
+async function fetchSmallBlob(
+  client: RegistryClient,
+  d: Descriptor,
+  what: string,
+  limit: number,
+  opts: { signal?: AbortSignal; onBytes?: (n: number) => void } = {},
+): Promise<Buffer> {
   if (d.size > limit) throw new PullError(`${what} claims ${humanBytes(d.size)}, more than the ${humanBytes(limit)} allowed; the registry is misbehaving`);
   const parts: Buffer[] = [];
   let n = 0;
-  for await (const chunk of client.blob(d.digest, { size: d.size })) {
+  for await (const chunk of client.blob(d.digest, { size: d.size, ...opts })) {
     n += chunk.length;
     if (n > d.size) bad(`${what} ${d.digest}: the registry sent more than the ${d.size} bytes it claims`);
     parts.push(chunk);
@@ -294,6 +301,31 @@ async function fetchLayer(client: RegistryClient, job: LayerJob, progress: Progr
   const key = desc.digest;
   const blob: BlobDescriptor = { digest: desc.digest, size: desc.size, mediaType: desc.mediaType ?? 'application/vnd.oci.image.layer.v1.tar+gzip' };
   const have = fs.existsSync(blobPath(desc.digest));
+  if (!have && desc.size <= SMALL_LAYER) {
+    // small: downloaded whole and verified, kept, then unpacked from memory
+    trace(`${what}: start (whole)`);
+    const body = await fetchSmallBlob(client, desc, `blob`, SMALL_LAYER, { signal, onBytes: (k) => progress.add(key, k) });
+    trace(`${what}: downloaded (${body.length} bytes)`);
+    // kept under a temp name while it unpacks (written meanwhile on the thread pool); both
+    // get their names only when the layer is good
+    const tmp = path.join(blobsDir(), tempName('.tmp'));
+    const kept = fs.promises.writeFile(tmp, body, { mode: 0o644, flag: 'wx' });
+    kept.catch(() => undefined); // awaited below
+    let res;
+    try {
+      res = await unpackLayerBuffer(body, what, job.diffId);
+      await kept;
+    } catch (e) {
+      await kept.catch(() => undefined);
+      fs.rmSync(tmp, { force: true });
+      throw e;
+    }
+    trace(`${what}: unpacked`);
+    commitBlobFile(tmp, desc.digest);
+    const meta = commitLayer(res, job.chainId);
+    progress.finish(key, 'done');
+    return { ...meta, blob };
+  }
   const tmpBlob = have ? undefined : path.join(blobsDir(), tempName('.tmp'));
   const out = tmpBlob ? blobWriter(tmpBlob) : undefined;
   const source: AsyncIterable<Buffer> = have

@@ -24,7 +24,7 @@ import { CtrError } from '../util/errors';
 import { MT } from './archive';
 import { hexOf, sha256Digest } from './digest';
 import { blobCompression } from './layers';
-import { BlobCompressor, ByteChannel, compressToBlob, GZIP_LEVEL, PIECE_SIZE, type CompressResult } from './push-gzip';
+import { ByteChannel, compressFile, type CompressResult } from './push-gzip';
 import { formatReference, parseReference, type Reference } from './reference';
 import { blobPath, imagesDir, Lease, listImageHexes, readImageMeta, resolveImage, withStoreLock, type BlobDescriptor, type ImageMeta } from './store';
 
@@ -159,8 +159,8 @@ async function compressedLayers(meta: ImageMeta, lease: Lease, compressNow: bool
       continue;
     }
     const key = `gzip-${l.diffId}`;
-    progress?.start(key, `Compressing layer ${hexOf(l.diffId).slice(0, 12)}`, l.blob.size);
-    const res = await compressToBlob(fs.createReadStream(file, { highWaterMark: PIECE_SIZE }) as AsyncIterable<Buffer>, {
+    progress?.start(key, `Compressing layer ${hexOf(l.diffId).slice(0, 12)}`);
+    const res = await compressFile(file, {
       beforeCommit: (d) => lease.add({ blobs: [d] }),
       onBytes: (n) => progress?.add(key, n),
     });
@@ -171,8 +171,10 @@ async function compressedLayers(meta: ImageMeta, lease: Lease, compressNow: bool
 }
 
 function checkedCompressed(meta: ImageMeta, p: PlainLayer, res: CompressResult): LayerBlob {
-  if (res.diffId !== p.diffId)
-    throw new CtrError(`cannot push: layer ${p.index + 1} of image ${meta.id.slice(7, 19)} is damaged in the store (diff ID ${p.diffId}, content ${res.diffId})`);
+  if ((res.diffId !== undefined && res.diffId !== p.diffId) || res.diffSize !== p.plain.size)
+    throw new CtrError(
+      `cannot push: layer ${p.index + 1} of image ${meta.id.slice(7, 19)} is damaged in the store (diff ID ${p.diffId}, ${p.plain.size} bytes; content ${res.diffId ?? '?'}, ${res.diffSize} bytes)`,
+    );
   recordCompressed(p.plain.digest, res.blob);
   return { ...res.blob, local: true };
 }
@@ -185,20 +187,18 @@ function checkedCompressed(meta: ImageMeta, p: PlainLayer, res: CompressResult):
 async function streamLayer(client: RegistryClient, meta: ImageMeta, p: PlainLayer, lease: Lease, ctx: BlobContext): Promise<LayerBlob> {
   const { progress } = ctx;
   const key = `blob-${p.plain.digest}`;
-  progress?.start(key, `Copying blob ${p.plain.digest}`, p.plain.size);
+  progress?.start(key, `Copying blob ${p.plain.digest}`); // compressed bytes: their total is known at the end
   const channel = new ByteChannel();
-  const compressor = new BlobCompressor(GZIP_LEVEL, (z) => channel.push(z));
   const produced = (async () => {
     try {
-      for await (const b of fs.createReadStream(blobPath(p.plain.digest), { highWaterMark: PIECE_SIZE }) as AsyncIterable<Buffer>) {
-        await compressor.write(b);
-        progress?.add(key, b.length);
-      }
-      const res = await compressor.finish((d) => lease.add({ blobs: [d] }));
+      const res = await compressFile(blobPath(p.plain.digest), {
+        onPiece: (z) => channel.push(z),
+        onBytes: (n) => progress?.add(key, n),
+        beforeCommit: (d) => lease.add({ blobs: [d] }),
+      });
       channel.end();
       return res;
     } catch (e) {
-      await compressor.abort();
       channel.fail(e);
       throw e;
     }

@@ -151,6 +151,29 @@ describe('push', () => {
     ok(await ctr.run(['rm', name]), 'rm');
   });
 
+  it('both layer compressors (the helper with libdeflate, and zlib with CTR_GZIP_NATIVE=0) push what skopeo reads, each the same bytes again', async () => {
+    const bb = fixtures().images.busybox;
+    const digests: Record<string, string[]> = {};
+    for (const [name, env] of [['helper', {}], ['helper', {}], ['zlib', { CTR_GZIP_NATIVE: '0' }], ['zlib', { CTR_GZIP_NATIVE: '0' }]] as const) {
+      // a store of its own each time: nothing compressed from an earlier push
+      const e = createCtrEnv({ env });
+      try {
+        await e.load('busybox');
+        const dest = `${reg.host}/gz/${name}:${uniqueName()}`;
+        const df = path.join(e.dir, 'digest');
+        ok(await e.run(['push', '-q', '--tls-verify=false', '--digestfile', df, 'busybox', dest], { timeout: 120_000 }), `push (${name})`);
+        const v = await skopeoView(dest);
+        expect(v.digest).toBe(fs.readFileSync(df, 'utf8'));
+        expect(v.diffIds).toEqual(bb.diffIds);
+        (digests[name] ??= []).push(v.digest);
+      } finally {
+        await e.cleanup();
+      }
+    }
+    expect(digests.helper![1]).toBe(digests.helper![0]);
+    expect(digests.zlib![1]).toBe(digests.zlib![0]);
+  });
+
   it('a pushed image pulled back by ctr, and an image seeded by skopeo, keep their digests when pushed again', async () => {
     const other = createCtrEnv();
     try {

@@ -4,6 +4,7 @@ import { fastProcess } from '../../src/cli/fastparse';
 import { RunCommand } from '../../src/cli/container/run';
 import { CreateCommand } from '../../src/cli/container/create';
 import { ExecCommand } from '../../src/cli/container/exec';
+import { ImagePullCommand } from '../../src/cli/image/pull';
 import { KillCommand, RestartCommand, RmCommand, StartCommand, StopCommand, WaitCommand } from '../../src/cli/container/lifecycle';
 
 const ctx = { env: {}, colorDepth: 1, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
@@ -100,6 +101,10 @@ describe('the quick parser of the life-cycle commands gives what clipanion gives
     [ExecCommand, ['exec', '-it', 'c1', 'sh']],
     [ExecCommand, ['exec', '-d', '-e', 'A=1', '-u', '1000', '-w', '/tmp', 'c1', 'sleep', '5']],
     [ExecCommand, ['container', 'exec', '--privileged', 'c1', 'ls', '-la']],
+    [ImagePullCommand, ['pull', 'busybox']],
+    [ImagePullCommand, ['pull', '-q', '--tls-verify=false', 'localhost:5000/app:1']],
+    [ImagePullCommand, ['image', 'pull', '--tls-verify', '--platform', 'linux/arm64', 'alpine']],
+    [ImagePullCommand, ['pull', '-aq', '--creds=u:p', '--authfile', '/a.json', 'x/y']],
   ];
   for (const [cls, argv] of handled) {
     it(argv.join(' '), () => {
@@ -121,6 +126,9 @@ describe('the quick parser of the life-cycle commands gives what clipanion gives
     [ExecCommand, ['exec', 'c1']],
     [ExecCommand, ['exec', '--no-such', 'c1', 'true']],
     [CreateCommand, ['create']],
+    [ImagePullCommand, ['pull']],
+    [ImagePullCommand, ['pull', '-q=1', 'x']],
+    [ImagePullCommand, ['pull', 'a', 'b']],
   ];
   for (const [cls, argv] of declined) {
     it(`declines: ${argv.join(' ')}`, () => {

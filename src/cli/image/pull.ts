@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { pullImage } from '../../image/pull';
 import { CtrError } from '../../util/errors';
+import { exitPromptly } from '../../util/exit';
 
 function parseBool(name: string, v: string | undefined): boolean | undefined {
   if (v === undefined) return undefined;
@@ -11,6 +12,7 @@ function parseBool(name: string, v: string | undefined): boolean | undefined {
 
 export class ImagePullCommand extends Command {
   static override paths = [['pull'], ['image', 'pull']];
+  static fastParse = true;
   static override usage = Command.Usage({
     description: 'Pull an image from a registry',
     details:
@@ -41,6 +43,7 @@ export class ImagePullCommand extends Command {
       authfile: this.authfile,
     });
     this.context.stdout.write(pulled.map((p) => p.id.replace(/^sha256:/, '')).join('\n') + '\n');
+    exitPromptly();
     return 0;
   }
 }

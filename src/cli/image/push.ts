@@ -1,5 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { CtrError } from '../../util/errors';
+import { exitPromptly } from '../../util/exit';
 import { boolFlag } from '../../image/push-flags';
 import * as fs from 'node:fs';
 
@@ -65,6 +66,7 @@ export class PushCommand extends Command {
       }
     }
     if (!this.quiet) err.write(`${res.reference}: digest: ${res.digest} size: ${res.size}\n`);
+    exitPromptly();
     return 0;
   }
 }
