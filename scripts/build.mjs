@@ -11,7 +11,7 @@
 //   gives commands their stdio on demand).
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -112,6 +112,7 @@ const lazyUndici = {
       });
       const fn = '(function (module, exports, require) {' + r.outputFiles[0].text + '\n})';
       // the exact text compiled at run time: scripts/package.sh makes its code cache from this file
+      mkdirSync(nodePath.dirname(UNDICI_OUT), { recursive: true });
       writeFileSync(UNDICI_OUT, fn);
       // In the single binary, the V8 code cache made for this text at build time (the SEA asset
       // undici.cache, see scripts/package.sh) spares compiling it on each registry command.
