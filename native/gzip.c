@@ -16,6 +16,7 @@
  * otherwise the command exits 125 saying so and ctr compresses with Node's zlib.
  */
 #include "helper.h"
+#include "runtime.h"
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -58,7 +59,7 @@ static struct {
   pthread_cond_t cv;
 } G = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
-static int read_full(int fd, unsigned char *buf, size_t n, uint64_t off) {
+static int pread_full(int fd, unsigned char *buf, size_t n, uint64_t off) {
   size_t got = 0;
   while (got < n) {
     ssize_t r = pread(fd, buf + got, n - got, (off_t)(off + got));
@@ -89,7 +90,7 @@ static void *worker(void *arg) {
 
     uint64_t off = k * G.piece;
     size_t n = (size_t)(G.size - off < G.piece ? G.size - off : G.piece);
-    int err = read_full(G.fd, s->in, n, off);
+    int err = pread_full(G.fd, s->in, n, off);
     size_t out = 0;
     if (!err && c) out = libdeflate_gzip_compress(c, s->in, n, s->out, G.bound);
 
@@ -102,17 +103,6 @@ static void *worker(void *arg) {
   pthread_mutex_unlock(&G.mu);
   if (c) libdeflate_free_compressor(c);
   return NULL;
-}
-
-static int write_full(int fd, const unsigned char *p, size_t n) {
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
 }
 
 static uint64_t parse_u64(const char *opt, const char *v, uint64_t lo, uint64_t hi) {
@@ -188,7 +178,7 @@ int cmd_gzip(int argc, char **argv) {
       status = 1;
       break;
     }
-    if (write_full(out, s->out, s->out_len) < 0) {
+    if (write_all(out, s->out, s->out_len) < 0) {
       fprintf(stderr, "ctr-helper: gzip: cannot write %s: %s\n", output ? output : "the output", strerror(errno));
       status = 1;
       break;
@@ -197,7 +187,7 @@ int cmd_gzip(int argc, char **argv) {
     if (output) {
       char line[32];
       int n = snprintf(line, sizeof line, "%llu\n", (unsigned long long)written);
-      if (write_full(1, (const unsigned char *)line, (size_t)n) < 0) {
+      if (write_all(1, line, (size_t)n) < 0) {
         status = 1; /* the reader is gone */
         break;
       }

@@ -147,12 +147,15 @@ export class BlobCompressor {
   }
 }
 
-/** Compresses a whole stream into a gzip blob; `onBytes` sees the uncompressed bytes consumed. */
+/**
+ * Compresses a whole stream into a gzip blob; `onBytes` sees the uncompressed bytes consumed,
+ * `onPiece` each compressed piece as it is written.
+ */
 export async function compressToBlob(
   src: AsyncIterable<Buffer>,
-  opts: { level?: number; onBytes?: (n: number) => void; beforeCommit?: (digest: string) => void } = {},
+  opts: { level?: number; onBytes?: (n: number) => void; onPiece?: (z: Buffer) => Promise<void> | void; beforeCommit?: (digest: string) => void } = {},
 ): Promise<CompressResult> {
-  const c = new BlobCompressor(opts.level);
+  const c = new BlobCompressor(opts.level, opts.onPiece);
   try {
     for await (const b of src) {
       await c.write(b);
@@ -194,14 +197,7 @@ export async function compressFile(file: string, opts: CompressFileOptions = {})
     const res = await compressFileNative(file, level, onPiece, opts.beforeCommit);
     if (res) return res;
   }
-  const c = new BlobCompressor(level, onPiece);
-  try {
-    for await (const b of fs.createReadStream(file, { highWaterMark: PIECE }) as AsyncIterable<Buffer>) await c.write(b);
-    return await c.finish(opts.beforeCommit);
-  } catch (e) {
-    await c.abort();
-    throw e;
-  }
+  return compressToBlob(fs.createReadStream(file, { highWaterMark: PIECE }) as AsyncIterable<Buffer>, { level, onPiece, beforeCommit: opts.beforeCommit });
 }
 
 /** The helper's answer when it was built without libdeflate. */
