@@ -97,6 +97,54 @@ const noHttp2 = {
   },
 };
 
+// Two more built-ins undici loads at once for little: node:assert (~1.7 ms with its error
+// formatting; undici only calls assert(cond)) and node:http (~1.5 ms with its server; undici
+// reads http.maxHeaderSize and compares against IncomingMessage, which ctr never hands it).
+// Small stand-ins replace them in undici's bundle only.
+const UNDICI_SHIMS = {
+  assert:
+    "function assert(v, m) { if (!v) { const e = new Error(m || 'undici: internal assertion failed'); e.code = 'ERR_ASSERTION'; throw e; } }\n" +
+    'assert.ok = assert;\n' +
+    "assert.equal = assert.strictEqual = (a, b, m) => assert(a === b, m);\n" +
+    "assert.notEqual = assert.notStrictEqual = (a, b, m) => assert(a !== b, m);\n" +
+    "assert.fail = (m) => assert(false, m);\n" +
+    'module.exports = assert;',
+  // Node's default (--max-http-header-size; the single binary takes no Node options)
+  http: 'module.exports = { maxHeaderSize: 16384, IncomingMessage: class IncomingMessage {} };',
+};
+const undiciShims = {
+  name: 'undici-shims',
+  setup(b) {
+    b.onResolve({ filter: /^node:(assert|http)$/ }, (args) => ({ path: args.path.slice(5), namespace: 'undici-shim' }));
+    b.onLoad({ filter: /.*/, namespace: 'undici-shim' }, (args) => ({ contents: UNDICI_SHIMS[args.path], loader: 'js' }));
+  },
+};
+
+// llhttp (undici's HTTP parser, WebAssembly) is compiled by V8's baseline compiler only. By
+// default V8 also recompiles its hot functions with TurboFan on a background thread: ~30 ms
+// of CPU that a short command shares two cores with, and that process.exit() waits for (V8's
+// workers finish their job before the process ends: 5-30 ms added to every registry command).
+// The flag is set around the module's compilation only and put back, so V8's flag hash (which
+// every code cache is checked against) is unchanged for what is compiled after.
+const LLHTTP_FROM = 'new WebAssembly.Module(';
+const LLHTTP_TO = 'ctrBaselineWasmModule(';
+const LLHTTP_FN =
+  'function ctrBaselineWasmModule(bytes) {\n' +
+  "  const v8 = require('node:v8');\n" +
+  "  v8.setFlagsFromString('--liftoff-only');\n" +
+  '  try { return new WebAssembly.Module(bytes); } finally { v8.setFlagsFromString(\'--no-liftoff-only\'); }\n' +
+  '}\n';
+const llhttpBaseline = {
+  name: 'llhttp-baseline',
+  setup(b) {
+    b.onLoad({ filter: /undici[\\/]lib[\\/]dispatcher[\\/]client-h1\.js$/ }, (args) => {
+      const src = readFileSync(args.path, 'utf8');
+      if (src.split(LLHTTP_FROM).length !== 3) throw new Error(`${args.path}: llhttp's two WebAssembly.Module calls are not where build.mjs expects them (undici changed?)`);
+      return { contents: LLHTTP_FN + src.replaceAll(LLHTTP_FROM, LLHTTP_TO), loader: 'js' };
+    });
+  },
+};
+
 const BUNDLE_OUT = process.env.CTR_BUNDLE_OUT || 'dist/ctr.js';
 const UNDICI_OUT = nodePath.join(nodePath.dirname(BUNDLE_OUT), 'undici.js');
 const lazyUndici = {
@@ -108,7 +156,7 @@ const lazyUndici = {
         // only the parts ctr uses (src/registry/undici-lite.cjs), not undici's whole index
         entryPoints: ['src/registry/undici-lite.cjs'],
         bundle: true, platform: 'node', target: 'node22', format: 'cjs', minify: true, write: false, legalComments: 'none', logLevel: 'warning',
-        plugins: [noHttp2],
+        plugins: [noHttp2, undiciShims, llhttpBaseline],
       });
       const fn = '(function (module, exports, require) {' + r.outputFiles[0].text + '\n})';
       // the exact text compiled at run time: scripts/package.sh makes its code cache from this file

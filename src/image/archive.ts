@@ -461,6 +461,6 @@ export async function loadArchive(input: AsyncIterable<Buffer>, label: string, w
   } finally {
     st.cleanup();
     lease.release();
-    if (!ok) collectGarbage();
+    if (!ok) collectGarbage({ always: true });
   }
 }

@@ -238,7 +238,7 @@ export async function commitContainer(rec: ContainerRecord, opts: CommitOptions)
     return id;
   } finally {
     lease.release();
-    if (!ok) collectGarbage();
+    if (!ok) collectGarbage({ always: true });
   }
 }
 

@@ -89,6 +89,6 @@ export async function importTarball(input: AsyncIterable<Buffer>, opts: ImportOp
   } finally {
     fs.rmSync(blobTmp, { force: true });
     lease.release();
-    if (!ok) collectGarbage();
+    if (!ok) collectGarbage({ always: true });
   }
 }

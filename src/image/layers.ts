@@ -40,26 +40,73 @@ export async function* tap(src: AsyncIterable<Buffer>, hash: Hash, counter: { n:
   }
 }
 
-/** Feeds an uncompressed tar stream to `ctr-helper untar DIR`; resolves with its summary. */
-export async function untarInto(dir: string, tar: AsyncIterable<Buffer>): Promise<{ entries: number; bytes: number; notes: number }> {
+/**
+ * A temp layer dir (layers/.tmp-*) with its `ctr-helper untar` already running, waiting for
+ * the tar stream on its stdin: a pull starts it before the layer's bytes are there, so the
+ * fork (whose cost grows with the heap) and the helper's own start-up overlap the download.
+ */
+export interface Untar {
+  /** the temp layer dir, holding diff/ */
+  tmp: string;
+  child: ReturnType<typeof spawnHelper>;
+  exited: Promise<number>;
+  stderr: () => string;
+  stdout: () => string;
+  pipeBroken: () => boolean;
+}
+
+/** Makes a temp layer dir and starts the helper that unpacks into it. */
+export function startUntar(): Untar {
+  ensureStoreDirs();
+  const tmp = path.join(layersDir(), tempName('.tmp'));
+  fs.mkdirSync(tmp, { mode: 0o700 });
+  const diff = path.join(tmp, 'diff');
+  fs.mkdirSync(diff, { mode: 0o755 });
   const args = ['untar'];
   if (context().rootless) args.push('--rootless-xattrs');
-  args.push(dir);
-  const child = spawnHelper(args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  args.push(diff);
+  let child;
+  try {
+    child = spawnHelper(args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (e) {
+    removeTreesQuietly(tmp);
+    throw e;
+  }
   let stdout = '';
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (d: string) => (stdout += d));
   const { exited, stderr } = helperExit(child);
-  let pipeBroken = false;
+  let broken = false;
   child.stdin!.on('error', () => {
-    pipeBroken = true;
+    broken = true;
   });
+  return { tmp, child, exited, stderr, stdout: () => stdout, pipeBroken: () => broken };
+}
+
+/** Stops an untar that will not get its data, and removes its dir. */
+export async function abandonUntar(u: Untar): Promise<void> {
+  u.child.kill('SIGKILL');
+  await u.exited;
+  removeTreesQuietly(u.tmp);
+}
+
+function removeTreesQuietly(dir: string): void {
+  try {
+    removeTrees([dir]);
+  } catch {
+    /* GC removes it once we are gone */
+  }
+}
+
+/** Feeds an uncompressed tar stream to a started untar; resolves with its summary. */
+async function feedUntar(u: Untar, tar: AsyncIterable<Buffer>): Promise<{ entries: number; bytes: number; notes: number }> {
+  const { child, exited, stderr } = u;
   let feedError: unknown;
   let draining = false;
   try {
     for await (const chunk of tar) {
       if (draining) continue; // the helper finished early and well: keep hashing what is left
-      if (pipeBroken || child.exitCode !== null) {
+      if (u.pipeBroken() || child.exitCode !== null) {
         if ((await exited) !== 0) break;
         draining = true;
         continue;
@@ -85,7 +132,7 @@ export async function untarInto(dir: string, tar: AsyncIterable<Buffer>): Promis
   if (feedError) throw feedError;
   forwardNotes(stderr());
   if (code !== 0) throw new CtrError(helperError(stderr()));
-  const line = stdout.trim().split('\n').pop() ?? '';
+  const line = u.stdout().trim().split('\n').pop() ?? '';
   try {
     const j = JSON.parse(line) as { entries?: number; bytes?: number; notes?: number };
     return { entries: j.entries ?? 0, bytes: j.bytes ?? 0, notes: j.notes ?? 0 };
@@ -95,23 +142,19 @@ export async function untarInto(dir: string, tar: AsyncIterable<Buffer>): Promis
 }
 
 /**
- * Unpacks a layer stream (gzip, zstd or plain tar) into a new temp layer dir. When
- * `expectDiffId` is given, a stream with another digest fails. On failure nothing is left.
- * `what` names the layer in errors.
+ * Unpacks a layer stream (gzip, zstd or plain tar) into a new temp layer dir (or the dir of
+ * `started`). When `expectDiffId` is given, a stream with another digest fails. On failure
+ * nothing is left. `what` names the layer in errors.
  */
-export async function unpackLayerStream(source: AsyncIterable<Buffer>, what: string, expectDiffId?: string): Promise<UnpackResult> {
-  ensureStoreDirs();
-  const tmp = path.join(layersDir(), tempName('.tmp'));
-  fs.mkdirSync(tmp, { mode: 0o700 });
-  const diff = path.join(tmp, 'diff');
-  fs.mkdirSync(diff, { mode: 0o755 });
+export async function unpackLayerStream(source: AsyncIterable<Buffer>, what: string, expectDiffId?: string, started?: Untar): Promise<UnpackResult> {
+  const u = started ?? startUntar();
   const hash = createHash('sha256');
   const counter = { n: 0 };
   try {
     const { kind, stream } = await decompressed(source);
     let summary;
     try {
-      summary = await untarInto(diff, tap(stream, hash, counter));
+      summary = await feedUntar(u, tap(stream, hash, counter));
     } catch (e) {
       if (e instanceof DecompressError || e instanceof TarFormatError) throw new CtrError(`${what}: ${e.message}`);
       if (e instanceof CtrError) throw new CtrError(`${what}: ${e.message.replace(/^untar: /, '')}`);
@@ -120,13 +163,13 @@ export async function unpackLayerStream(source: AsyncIterable<Buffer>, what: str
     const diffId = `sha256:${hash.digest('hex')}`;
     if (expectDiffId && diffId !== expectDiffId)
       throw new CtrError(`${what}: content does not match the image config (diff ID ${expectDiffId}, got ${diffId}); the archive is corrupt`);
-    return { diffId, diffSize: counter.n, size: summary.bytes || counter.n, entries: summary.entries, compression: kind, tmp };
+    return { diffId, diffSize: counter.n, size: summary.bytes || counter.n, entries: summary.entries, compression: kind, tmp: u.tmp };
   } catch (e) {
-    try {
-      removeTrees([tmp]);
-    } catch {
-      /* GC removes it once we are gone */
+    if (u.child.exitCode === null && u.child.signalCode === null) {
+      u.child.kill('SIGKILL');
+      await u.exited;
     }
+    removeTreesQuietly(u.tmp);
     throw e;
   }
 }
@@ -142,7 +185,7 @@ const MAX_INFLATED = 64 << 20;
  * unpackLayerStream for a layer held in memory (a small one, already verified): decompressed
  * in one call off the main thread, hashed, and written to the helper in one piece.
  */
-export async function unpackLayerBuffer(data: Buffer, what: string, expectDiffId?: string): Promise<UnpackResult> {
+export async function unpackLayerBuffer(data: Buffer, what: string, expectDiffId?: string, started?: Untar): Promise<UnpackResult> {
   const kind = detectCompression(data.subarray(0, 6));
   let tar: Buffer;
   if (kind === 'none') tar = data;
@@ -153,10 +196,10 @@ export async function unpackLayerBuffer(data: Buffer, what: string, expectDiffId
       );
     } catch {
       // too large to hold (or corrupt): the stream path copes, and says what is wrong
-      return unpackLayerStream(once(data), what, expectDiffId);
+      return unpackLayerStream(once(data), what, expectDiffId, started);
     }
-  } else return unpackLayerStream(once(data), what, expectDiffId);
-  return unpackLayerStream(once(tar), what, expectDiffId);
+  } else return unpackLayerStream(once(data), what, expectDiffId, started);
+  return unpackLayerStream(once(tar), what, expectDiffId, started);
 }
 
 /** Gives an unpacked temp layer its final name; when another process made it first, ours goes. */

@@ -22,8 +22,8 @@ import { context } from '../state/context';
 import { CtrError, errnoCode } from '../util/errors';
 import { createProgress, humanBytes, progressMode, type Progress } from '../util/progress';
 import { goArch, MT } from './archive';
-import { chainIds, hexOf, isSha256Digest, sha256Digest } from './digest';
-import { commitBlobFile, commitLayer, readLayerMeta, unpackLayerBuffer, unpackLayerStream, writeBlob } from './layers';
+import { chainIds, hexOf, isSha256Digest } from './digest';
+import { abandonUntar, commitBlobFile, commitLayer, readLayerMeta, startUntar, unpackLayerBuffer, unpackLayerStream, writeBlob, type Untar } from './layers';
 import type { PulledImage, PullOptions } from './pull';
 import { formatReference, hasExplicitDomain, parseReference, repositoryOf, type Reference } from './reference';
 import {
@@ -233,18 +233,25 @@ async function fetchSmallBlob(
   opts: { signal?: AbortSignal; onBytes?: (n: number) => void } = {},
 ): Promise<Buffer> {
   if (d.size > limit) throw new PullError(`${what} claims ${humanBytes(d.size)}, more than the ${humanBytes(limit)} allowed; the registry is misbehaving`);
-  const parts: Buffer[] = [];
+  // one buffer of the announced size, filled and hashed as the chunks come (no copy at the end)
+  const body = Buffer.allocUnsafeSlow(d.size);
+  const hash = createHash('sha256');
   let n = 0;
   for await (const chunk of client.blob(d.digest, { size: d.size, ...opts })) {
+    if (n + chunk.length > d.size) bad(`${what} ${d.digest}: the registry sent more than the ${d.size} bytes it claims`);
+    chunk.copy(body, n);
+    hash.update(chunk);
     n += chunk.length;
-    if (n > d.size) bad(`${what} ${d.digest}: the registry sent more than the ${d.size} bytes it claims`);
-    parts.push(chunk);
   }
-  const body = Buffer.concat(parts);
-  if (body.length !== d.size) bad(`${what} ${d.digest}: the registry sent ${body.length} bytes, the manifest says ${d.size}`);
-  const got = sha256Digest(body);
+  if (n !== d.size) bad(`${what} ${d.digest}: the registry sent ${n} bytes, the manifest says ${d.size}`);
+  const got = `sha256:${hash.digest('hex')}`;
   if (got !== d.digest) bad(`${what} ${d.digest} does not match its digest (got ${got}); the registry sent corrupt data`);
   return body;
+}
+
+/** A new file written on the thread pool (callback fs: fs.promises loads a dozen more modules). */
+function writeFileAsync(file: string, data: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => fs.writeFile(file, data, { mode: 0o644, flag: 'wx' }, (e) => (e ? reject(e) : resolve())));
 }
 
 /** A write stream whose writes the generator waits for only when its buffer is full. */
@@ -294,26 +301,75 @@ function shortHex(d: string): string {
   return hexOf(d).slice(0, 12);
 }
 
+/**
+ * A small layer whose download and untar were started as soon as the manifest named it, while
+ * the config is still on its way (the config says whether the layer is needed at all).
+ */
+interface Early {
+  body: Promise<Buffer>;
+  /** started once the downloads are under way */
+  untar?: Untar;
+  ac: AbortController;
+  /** bytes so far, until the progress has a row for the layer */
+  bytes: number;
+  onBytes?: (n: number) => void;
+}
+
+function startEarly(client: RegistryClient, d: Descriptor): Early {
+  const ac = new AbortController();
+  const e: Early = { body: Promise.resolve(Buffer.alloc(0)), ac, bytes: 0 };
+  e.body = fetchSmallBlob(client, d, 'blob', SMALL_LAYER, {
+    signal: ac.signal,
+    onBytes: (k) => (e.onBytes ? e.onBytes(k) : (e.bytes += k)),
+  });
+  e.body.catch(() => undefined); // awaited by fetchLayer, or dropped by dropEarly
+  trace(`layer ${shortHex(d.digest)}: early start`);
+  return e;
+}
+
+async function dropEarly(e: Early): Promise<void> {
+  e.ac.abort();
+  await e.body.catch(() => undefined);
+  if (e.untar) await abandonUntar(e.untar);
+}
+
 /** Downloads (or reads from blobs/) one layer, verifying both digests, and commits it. */
-async function fetchLayer(client: RegistryClient, job: LayerJob, progress: Progress, signal: AbortSignal): Promise<ImageLayerMeta> {
+async function fetchLayer(client: RegistryClient, job: LayerJob, progress: Progress, signal: AbortSignal, early?: Early): Promise<ImageLayerMeta> {
   const { desc } = job;
   const what = `layer ${job.index + 1} of ${job.count} (${shortHex(desc.digest)})`;
   const key = desc.digest;
   const blob: BlobDescriptor = { digest: desc.digest, size: desc.size, mediaType: desc.mediaType ?? 'application/vnd.oci.image.layer.v1.tar+gzip' };
-  const have = fs.existsSync(blobPath(desc.digest));
+  const have = !early && fs.existsSync(blobPath(desc.digest));
   if (!have && desc.size <= SMALL_LAYER) {
     // small: downloaded whole and verified, kept, then unpacked from memory
-    trace(`${what}: start (whole)`);
-    const body = await fetchSmallBlob(client, desc, `blob`, SMALL_LAYER, { signal, onBytes: (k) => progress.add(key, k) });
+    trace(`${what}: start (whole${early ? ', started early' : ''})`);
+    const untar = early?.untar ?? startUntar();
+    let body: Buffer;
+    try {
+      if (early) {
+        progress.add(key, early.bytes);
+        early.onBytes = (k) => progress.add(key, k);
+        const onAbort = () => early.ac.abort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        try {
+          body = await early.body;
+        } finally {
+          signal.removeEventListener('abort', onAbort);
+        }
+      } else body = await fetchSmallBlob(client, desc, `blob`, SMALL_LAYER, { signal, onBytes: (k) => progress.add(key, k) });
+    } catch (e) {
+      await abandonUntar(untar);
+      throw e;
+    }
     trace(`${what}: downloaded (${body.length} bytes)`);
     // kept under a temp name while it unpacks (written meanwhile on the thread pool); both
     // get their names only when the layer is good
     const tmp = path.join(blobsDir(), tempName('.tmp'));
-    const kept = fs.promises.writeFile(tmp, body, { mode: 0o644, flag: 'wx' });
+    const kept = writeFileAsync(tmp, body);
     kept.catch(() => undefined); // awaited below
     let res;
     try {
-      res = await unpackLayerBuffer(body, what, job.diffId);
+      res = await unpackLayerBuffer(body, what, job.diffId, untar);
       await kept;
     } catch (e) {
       await kept.catch(() => undefined);
@@ -469,17 +525,29 @@ async function pullResolved(t: Target, opts: PullOptions, progress: Progress, pl
 
   ensureStoreDirs();
   const lease = new Lease();
+  // The config of an image already here is read from the store (the config blob that a
+  // concurrent GC might remove meanwhile is fetched again by the commit loop below).
+  const existing = readImageMeta(id);
+  const early = new Map<string, Early>();
   try {
-    // The config of an image already here is read from the store (the config blob that a
-    // concurrent GC might remove meanwhile is fetched again by the commit loop below).
-    const existing = readImageMeta(id);
     let config: ImageConfigBlob;
     let configBytes: Buffer | undefined;
     if (existing) {
       config = existing.config;
       if (config.rootfs.diff_ids.length !== man.layers.length) bad(`the manifest of ${shown} lists ${man.layers.length} layers but its config has ${config.rootfs.diff_ids.length} diff IDs`);
     } else {
-      configBytes = await fetchSmallBlob(client, man.config, 'the config blob', MAX_CONFIG);
+      const configP = fetchSmallBlob(client, man.config, 'the config blob', MAX_CONFIG);
+      configP.catch(() => undefined); // awaited below
+      // Small layers whose blobs are not here start downloading now, while the config comes
+      // (a round trip less), bounded by the number of parallel layers; their untar helpers
+      // start once the requests are out.
+      for (const l of man.layers)
+        if (early.size < jobs() && l.size <= SMALL_LAYER && !early.has(l.digest) && !fs.existsSync(blobPath(l.digest))) early.set(l.digest, startEarly(client, l));
+      if (early.size) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        for (const e of early.values()) e.untar ??= startUntar();
+      }
+      configBytes = await configP;
       config = parseConfig(configBytes, shown, man.layers.length);
     }
     trace('config ready');
@@ -505,7 +573,18 @@ async function pullResolved(t: Target, opts: PullOptions, progress: Progress, pl
     }
     checkSpace(todo.reduce((s, j) => s + (fs.existsSync(blobPath(j.desc.digest)) ? 0 : j.desc.size), 0), shown);
     for (const j of todo) progress.start(j.desc.digest, `Copying blob ${j.desc.digest}`, j.desc.size);
-    const fetched = await pool(todo, jobs(), (j, signal) => fetchLayer(client, j, progress, signal));
+    // an early download the config shows unneeded (the layer is here) goes now
+    const wanted = new Set(todo.map((j) => j.desc.digest));
+    for (const [digest, e] of early)
+      if (!wanted.has(digest)) {
+        early.delete(digest);
+        await dropEarly(e);
+      }
+    const fetched = await pool(todo, jobs(), (j, signal) => {
+      const e = early.get(j.desc.digest);
+      early.delete(j.desc.digest); // one layer per early download (a digest may repeat)
+      return fetchLayer(client, j, progress, signal, e);
+    });
     todo.forEach((j, i) => (metas[j.index] = fetched[i]));
     trace('layers done');
 
@@ -554,6 +633,8 @@ async function pullResolved(t: Target, opts: PullOptions, progress: Progress, pl
     trace('image committed');
     return { id, name: names[0] ?? `${repo}@${top.digest}`, digest: top.digest };
   } finally {
+    // early downloads no layer took (a failure before the layers ran)
+    for (const e of early.values()) await dropEarly(e);
     lease.release();
   }
 }
@@ -617,6 +698,12 @@ export async function pull(input: string, opts: PullOptions): Promise<PulledImag
     }
     throw lastError;
   } catch (e) {
+    // layers this pull committed before it failed are referenced by no image
+    try {
+      collectGarbage({ always: true });
+    } catch {
+      /* the next sweep */
+    }
     throw friendly(e, input);
   } finally {
     progress.close();

@@ -55,7 +55,7 @@ function removeTreesQuietly(trash: string[]): void {
 
 /** `image prune`: dangling images (all unused ones with `all`) that no container uses; returns the removed IDs. */
 export function pruneImages(all: boolean, filters: ImageFilter[]): string[] {
-  collectGarbage();
+  collectGarbage({ always: true });
   const used = new Set(listContainerRecords().map((c) => c.image));
   const images: ImageRecord[] = listImages();
   const rows = imageRows(images, { all: true, filters, noTrunc: true, containersOf: () => 0 });

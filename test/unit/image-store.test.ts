@@ -15,6 +15,7 @@ import {
   tmpDir,
   Lease,
   listImages,
+  readLease,
   resolveImage,
   setTagsLocked,
   withStoreLock,
@@ -117,8 +118,37 @@ describe('garbage collection', () => {
     expect(fs.readdirSync(blobsDir()).includes(hex('c'))).toBe(false);
     expect(fs.readdirSync(leasesDir())).toEqual([path.basename(lease.file)]);
     lease.release();
+    // nothing dead left behind: the plain call skips the sweep (a failed command asks for it)
     collectGarbage();
+    expect(fs.readdirSync(layersDir()).sort()).toEqual([hex('a'), hex('b'), hex('e')]);
+    collectGarbage({ always: true });
     expect(fs.readdirSync(layersDir()).sort()).toEqual([hex('a'), hex('b')]);
     expect(listImages()).toHaveLength(2);
+  });
+
+  it('sweeps when a dead lease is all that is left, and keeps what a live appended lease names', () => {
+    fs.mkdirSync(path.join(layersDir(), hex('d')));
+    const lease = new Lease();
+    lease.add({ layers: [`sha256:${hex('e')}`] });
+    lease.add({ blobs: [`sha256:${hex('f')}`] });
+    fs.mkdirSync(path.join(layersDir(), hex('e')));
+    fs.writeFileSync(path.join(blobsDir(), hex('f')), 'kept');
+    fs.writeFileSync(path.join(leasesDir(), '999999999-1-dddd.json'), '{"layers":[],"blobs":[]}\n');
+    collectGarbage();
+    expect(fs.readdirSync(layersDir()).sort()).toEqual([hex('a'), hex('b'), hex('e')]);
+    expect(fs.readdirSync(blobsDir()).includes(hex('f'))).toBe(true);
+    expect(fs.readdirSync(leasesDir())).toEqual([path.basename(lease.file)]);
+    lease.release();
+  });
+});
+
+describe('lease files', () => {
+  it('reads every complete line, ignores one being written, and reads the older one-object form', () => {
+    const a = `sha256:${hex('a')}`;
+    const b = `sha256:${hex('b')}`;
+    expect(readLease(`{"layers":["${a}"],"blobs":[]}\n{"layers":[],"blobs":["${b}"]}\n`)).toEqual({ layers: [a], blobs: [b] });
+    expect(readLease(`{"layers":["${a}"],"blobs":[]}\n{"layers":[],"blo`)).toEqual({ layers: [a], blobs: [] });
+    expect(readLease(`{\n "layers": [\n  "${a}"\n ],\n "blobs": []\n}\n`)).toEqual({ layers: [a], blobs: [] });
+    expect(readLease('')).toEqual({ layers: [], blobs: [] });
   });
 });
