@@ -42,5 +42,6 @@ int cmd_signal_all(int argc, char **argv);
 int cmd_cp_out(int argc, char **argv);     /* cp.c */
 int cmd_cp_in(int argc, char **argv);      /* cp.c */
 int cmd_gzip(int argc, char **argv);       /* gzip.c (libdeflate) */
+int cmd_sha256(int argc, char **argv);     /* sha256.c */
 
 #endif

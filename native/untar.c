@@ -8,9 +8,21 @@
  * resolved the same way and linked without being followed.
  *
  * OCI whiteouts become overlay whiteouts: ".wh.NAME" -> char device 0:0 at NAME,
- * ".wh..wh..opq" -> the opaque xattr on the directory. */
+ * ".wh..wh..opq" -> the opaque xattr on the directory.
+ *
+ * --whole: stdin is a whole layer blob (at most WHOLE_MAX bytes), read before anything is
+ * written: gzip (inflated here with libdeflate) or plain tar. The result line then also gives
+ * "blob" (the sha256 digest of stdin), "diffId" (of the tar) and "diffSize", so the caller
+ * needs to neither inflate nor hash the layer itself (a pull of small layers: ctr's main thread
+ * has better things to do, and this runs on another core). Exit status 3, with nothing
+ * written, when the blob cannot be handled this way (no libdeflate in this build, another
+ * compression, or it inflates past WHOLE_TAR_MAX): the caller then feeds the tar stream.
+ *
+ * --mkdir: DIR is made here (and its parent, when missing) instead of by the caller. */
+#include "sha256.h"
 #include "storage.h"
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -26,6 +38,9 @@
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 #define RDBUF (4u << 20)       /* read buffer: large writes for large files */
 #define MAX_PAX (16u << 20)    /* a PAX header bigger than this is refused */
@@ -38,6 +53,7 @@ struct rd {
   unsigned char *buf;
   size_t pos, len;
   int eof;
+  int mem; /* the whole archive is in buf (--whole): nothing more to read */
 };
 
 /* ---- PAX records ---- */
@@ -135,7 +151,7 @@ static char *xstrndup(const void *s, size_t n) {
 
 /* make at least WANT (<= RDBUF) bytes available; returns what is available (less only at EOF) */
 static size_t rd_fill(struct rd *r, size_t want) {
-  if (r->len - r->pos >= want) return r->len - r->pos;
+  if (r->len - r->pos >= want || r->mem) return r->len - r->pos;
   if (r->pos + want > RDBUF) {
     memmove(r->buf, r->buf + r->pos, r->len - r->pos);
     r->len -= r->pos;
@@ -1037,27 +1053,146 @@ static void note(const char *fmt, ...) {
   U.notes++;
 }
 
+#define WHOLE_MAX (64u << 20)      /* --whole: the most stdin may hold */
+#define WHOLE_TAR_MAX (512u << 20) /* --whole: the most a blob may inflate to in memory */
+
+/* --mkdir: DIR's parent (0700; may exist) and DIR itself (0755; must not), made here rather
+ * than by the caller: on ext4, making an inode can take a millisecond or two */
+static void make_dirs(const char *dir) {
+  char parent[PATH_MAX];
+  size_t n = strlen(dir);
+  if (n == 0 || n >= sizeof parent) die(125, "untar: bad directory %s", dir);
+  memcpy(parent, dir, n + 1);
+  char *slash = strrchr(parent, '/');
+  if (slash && slash != parent) {
+    *slash = 0;
+    if (mkdir(parent, 0700) < 0 && errno != EEXIST) die_errno(125, "untar: cannot make %s", parent);
+  }
+  if (mkdir(dir, 0755) < 0) die_errno(125, "untar: cannot make %s", dir);
+}
+
+static struct {
+  const unsigned char *tar;
+  size_t len;
+  char *out;
+  pthread_t thread;
+  int started;
+} W;
+
+static void *diff_hash(void *arg) {
+  (void)arg;
+  struct sha256 h;
+  sha256_init(&h);
+  sha256_update(&h, W.tar, W.len);
+  sha256_final_digest(&h, W.out);
+  return NULL;
+}
+
+/* --whole: reads all of stdin (the blob), hashes it, and gives the tar in memory (inflated
+ * when gzip) with its digest; exits 3 when the caller should feed a stream instead */
+static void whole_input(struct rd *r, char blob[72], char diff[72]) {
+  size_t cap = 1 << 20, len = 0;
+  unsigned char *in = xmalloc(cap);
+  struct sha256 h;
+  sha256_init(&h);
+  for (;;) {
+    if (len == cap) {
+      if (cap >= WHOLE_MAX) die(125, "untar: --whole: more than %u bytes on stdin", WHOLE_MAX);
+      cap *= 2;
+      in = realloc(in, cap);
+      if (!in) die(125, "untar: out of memory");
+    }
+    ssize_t n = read(0, in + len, cap - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) die_errno(125, "untar: reading the layer from stdin");
+    if (n == 0) break;
+    sha256_update(&h, in + len, (size_t)n); /* while the writer is still sending */
+    len += (size_t)n;
+  }
+  sha256_final_digest(&h, blob);
+  unsigned char *tar = in;
+  size_t tlen = len;
+  if (len >= 2 && in[0] == 0x1f && in[1] == 0x8b) {
+#ifdef HAVE_LIBDEFLATE
+    /* member by member (a gzip file may hold several); the last member's size field (the
+     * input's last 4 bytes, mod 2^32) sizes the buffer for the usual single-member file */
+    size_t ocap = len >= 4 ? ((size_t)in[len - 4] | (size_t)in[len - 3] << 8 | (size_t)in[len - 2] << 16 | (size_t)in[len - 1] << 24) : 0;
+    if (ocap < len) ocap = len * 4;
+    if (ocap > WHOLE_TAR_MAX) ocap = WHOLE_TAR_MAX;
+    ocap += 1; /* room to tell "exactly full" from "needs more" */
+    unsigned char *out = xmalloc(ocap);
+    size_t ilen = 0, olen = 0;
+    struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+    if (!d) die(125, "untar: out of memory");
+    while (ilen < len) {
+      size_t used = 0, made = 0;
+      enum libdeflate_result res = libdeflate_gzip_decompress_ex(d, in + ilen, len - ilen, out + olen, ocap - olen, &used, &made);
+      if (res == LIBDEFLATE_INSUFFICIENT_SPACE) {
+        if (ocap > WHOLE_TAR_MAX) exit(3); /* too big to hold: the caller streams it */
+        ocap = ocap * 2 > WHOLE_TAR_MAX + 1 ? WHOLE_TAR_MAX + 1 : ocap * 2;
+        out = realloc(out, ocap);
+        if (!out) die(125, "untar: out of memory");
+        continue;
+      }
+      /* libdeflate does not tell a cut stream from a corrupt one */
+      if (res != LIBDEFLATE_SUCCESS) die(1, "untar: truncated gzip data or corrupt compressed data");
+      ilen += used;
+      olen += made;
+    }
+    libdeflate_free_decompressor(d);
+    free(in);
+    tar = out;
+    tlen = olen;
+#else
+    exit(3); /* no inflater built in */
+#endif
+  } else if (len >= 4 && in[0] == 0x28 && in[1] == 0xb5 && in[2] == 0x2f && in[3] == 0xfd) {
+    exit(3); /* zstd: the caller decompresses it */
+  }
+  /* the tar's digest is computed on another thread while the entries are written */
+  W.tar = tar;
+  W.len = tlen;
+  W.out = diff;
+  if (pthread_create(&W.thread, NULL, diff_hash, NULL) != 0) {
+    diff_hash(NULL);
+  } else {
+    W.started = 1;
+  }
+  r->buf = tar;
+  r->pos = 0;
+  r->len = tlen;
+  r->eof = 1;
+  r->mem = 1;
+}
+
 int cmd_untar(int argc, char **argv) {
   const char *dir = NULL;
+  int whole = 0, make = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--rootless-xattrs") == 0) U.rootless_xattrs = 1;
+    else if (strcmp(argv[i], "--whole") == 0) whole = 1;
+    else if (strcmp(argv[i], "--mkdir") == 0) make = 1;
     else if (argv[i][0] == '-' && argv[i][1]) die(125, "untar: unknown option %s", argv[i]);
     else if (!dir) dir = argv[i];
-    else die(125, "untar: too many arguments; usage: untar [--rootless-xattrs] DIR");
+    else die(125, "untar: too many arguments; usage: untar [--rootless-xattrs] [--whole] [--mkdir] DIR");
   }
-  if (!dir) die(125, "untar: missing DIR; usage: untar [--rootless-xattrs] DIR");
+  if (!dir) die(125, "untar: missing DIR; usage: untar [--rootless-xattrs] [--whole] [--mkdir] DIR");
   join_userns();
   storage_init();
+  if (make) make_dirs(dir);
   U.root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (U.root < 0) die_errno(125, "untar: cannot open %s", dir);
   fcntl(0, F_SETPIPE_SZ, 1 << 20); /* fewer, larger reads when fed by a pipe; fine if refused */
+  struct rd r = {0, NULL, 0, 0, 0, 0};
+  char blob[72] = "", diff[72] = "";
+  if (whole) whole_input(&r, blob, diff);
+  const size_t whole_size = r.len;
   spread_begin();
   U.ids0 = geteuid() == 0 && getegid() == 0;
   U.root_gid0 = U.ids0 && gid_is0(U.root);
   U.mode_exact = fgetxattr(U.root, "system.posix_acl_default", NULL, 0) < 0 && errno != ERANGE;
 
-  struct rd r = {0, NULL, 0, 0, 0};
-  r.buf = xmalloc(RDBUF);
+  if (!whole) r.buf = xmalloc(RDBUF);
   struct kvset gpax = {0}, xpax = {0};
   char *longname = NULL, *longlink = NULL;
   char hname[101];
@@ -1175,7 +1310,12 @@ int cmd_untar(int argc, char **argv) {
   if (U.unsupported)
     note("skipped %" PRIu64 " entries of unsupported types (%s)", U.unsupported, U.unsupported_types);
   if (U.dotdot) note("skipped %" PRIu64 " entries naming '..' or the root itself", U.dotdot);
-  printf("{\"entries\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"notes\":%d}\n", U.entries, U.bytes, U.notes);
+  if (W.started) pthread_join(W.thread, NULL);
+  if (whole)
+    printf("{\"entries\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"notes\":%d,\"blob\":\"%s\",\"diffId\":\"%s\",\"diffSize\":%zu}\n",
+           U.entries, U.bytes, U.notes, blob, diff, whole_size);
+  else
+    printf("{\"entries\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"notes\":%d}\n", U.entries, U.bytes, U.notes);
   if (fflush(stdout) != 0) die_errno(125, "untar: writing the result");
   return 0;
 }

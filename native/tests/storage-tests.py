@@ -1493,6 +1493,81 @@ def _(a):
         ok(fh.read() == b"KEEP", "an existing --output file was changed")
 
 
+# ---------------------------------------------------------------- sha256, untar --whole (a pull of small layers)
+
+
+@test("sha256: both block functions give hashlib's digests at every length around a block", resolvers=False)
+def _(a):
+    d = a.target("sha")
+    a.freeze()
+    impls = set()
+    for n in (0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000, 65537, 3 * 1024 * 1024 + 7):
+        data = os.urandom(n)
+        f = os.path.join(d, "in")
+        with open(f, "wb") as fh:
+            fh.write(data)
+        want = "sha256:" + hashlib.sha256(data).hexdigest()
+        for env in (None, {"CTR_HELPER_SHA256": "portable"}):
+            rc, out, err = helper(["sha256", f], env=env)
+            got = out.decode().split()
+            ok(rc == 0 and got[0] == want, "sha256 of %d bytes (%s): %r, want %s" % (n, env, out, want))
+            impls.add(got[1])
+    ok("portable" in impls, "the portable block function was never used: %r" % impls)
+
+
+def whole_ok(a, blob, flags=None):
+    a.freeze()
+    rc, out, err = helper(["untar", "--whole"] + (flags or []) + [a.root], blob)
+    ok(rc == 0, "untar --whole failed (%d): %s" % (rc, err.strip()))
+    import json
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+@test("untar --whole: gzip (one member or several) and plain tar unpack, with the blob and tar digests")
+def _(a):
+    import gzip as gz
+    tar = member("etc/app.conf", b"greeting=hello\n") + member("bin/tool", os.urandom(300000), mode=0o755) + bytes(1024)
+    blobs = [("plain", tar)]
+    if gzip_built_in():
+        blobs += [("gzip", gz.compress(tar, 6)), ("two members", gz.compress(tar[:10240], 1) + gz.compress(tar[10240:], 9))]
+    for name, blob in blobs:
+        shutil.rmtree(a.root)
+        os.mkdir(a.root)
+        j = whole_ok(a, blob)
+        ok(j["blob"] == "sha256:" + hashlib.sha256(blob).hexdigest(), "%s: blob digest %s" % (name, j["blob"]))
+        ok(j["diffId"] == "sha256:" + hashlib.sha256(tar).hexdigest(), "%s: diff ID %s" % (name, j["diffId"]))
+        ok(j["diffSize"] == len(tar) and j["entries"] == 2, "%s: %r" % (name, j))
+        ok(isreg(os.path.join(a.root, "etc/app.conf"), b"greeting=hello\n"), "%s: etc/app.conf not unpacked" % name)
+
+
+@test("untar --whole: corrupt or truncated gzip is one line, nothing written; zstd asks for a stream (3)")
+def _(a):
+    import gzip as gz
+    if not gzip_built_in():
+        return
+    tar = member("f", os.urandom(100000)) + bytes(1024)
+    good = gz.compress(tar, 1)
+    for name, blob in (("truncated", good[: len(good) // 2]), ("corrupt", good[:20] + bytes(64) + good[84:])):
+        a.freeze()
+        rc, out, err = helper(["untar", "--whole", a.root], blob)
+        lines = [l for l in err.splitlines() if l.strip()]
+        ok(rc == 1 and len(lines) == 1 and "truncated gzip" in lines[0], "%s: want 1 and one line, got %d %r" % (name, rc, err))
+        ok(os.listdir(a.root) == [], "%s: something was written: %r" % (name, os.listdir(a.root)))
+    rc, out, err = helper(["untar", "--whole", a.root], b"\x28\xb5\x2f\xfd" + bytes(100))
+    ok(rc == 3 and out == b"" and os.listdir(a.root) == [], "zstd: want exit 3 and nothing, got %d %r %r" % (rc, out, err))
+
+
+@test("untar --mkdir: makes DIR and its parent; an existing DIR is refused", resolvers=False)
+def _(a):
+    d = os.path.join(a.target("mk"), "layer", "diff")
+    a.freeze()
+    rc, out, err = helper(["untar", "--mkdir", d], member("x", b"1") + bytes(1024))
+    ok(rc == 0 and isreg(os.path.join(d, "x"), b"1"), "untar --mkdir: %d %s" % (rc, err))
+    ok(stat.S_IMODE(os.stat(os.path.dirname(d)).st_mode) == 0o700, "parent mode %o" % os.stat(os.path.dirname(d)).st_mode)
+    rc, out, err = helper(["untar", "--mkdir", d], member("y", b"2") + bytes(1024))
+    ok(rc == 125 and "File exists" in err and not lexists(os.path.join(d, "y")), "existing DIR: %d %r" % (rc, err))
+
+
 # ---------------------------------------------------------------- main
 
 

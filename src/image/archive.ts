@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../util/random';
 import { CtrError } from '../util/errors';
 import { findHelper } from '../util/helper';
 import { decompressed, DecompressError, layerMediaType, detectCompression } from './compression';

@@ -1,9 +1,12 @@
-import { createHash } from 'node:crypto';
+import { sha256HexOf } from '../util/sha256';
+
+export { Sha256 } from '../util/sha256';
 
 export const SHA256_RE = /^sha256:[a-f0-9]{64}$/;
 
+/** (small inputs are hashed without loading node:crypto: util/sha256.ts) */
 export function sha256Hex(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
+  return sha256HexOf(data);
 }
 
 export function sha256Digest(data: string | Buffer): string {

@@ -1,7 +1,7 @@
 /** Inputs and outputs of image commands: files or stdin/stdout, written atomically when a file. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../util/random';
 import type { Writable } from 'node:stream';
 import { CtrError } from '../util/errors';
 

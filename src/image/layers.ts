@@ -12,6 +12,7 @@ import { context } from '../state/context';
 import { readJson, writeJsonAtomic } from '../state/fsatomic';
 import { CtrError, errnoCode } from '../util/errors';
 import { forwardNotes, helperError, helperExit, spawnHelper } from '../util/helper';
+import { sha256Digest } from './digest';
 import { decompressed, DecompressError, peek, detectCompression, type Compression } from './compression';
 import { blobPath, blobsDir, ensureStoreDirs, layerPath, layersDir, removeTrees, tempName, type LayerMeta } from './store';
 import { TarFormatError } from './tarstream';
@@ -55,15 +56,18 @@ export interface Untar {
   pipeBroken: () => boolean;
 }
 
-/** Makes a temp layer dir and starts the helper that unpacks into it. */
-export function startUntar(): Untar {
+/**
+ * Makes a temp layer dir and starts the helper that unpacks into it. `whole`: it will get a
+ * whole layer blob (unpackWhole) rather than a tar stream.
+ */
+export function startUntar(o: { whole?: boolean } = {}): Untar {
   ensureStoreDirs();
   const tmp = path.join(layersDir(), tempName('.tmp'));
-  fs.mkdirSync(tmp, { mode: 0o700 });
   const diff = path.join(tmp, 'diff');
-  fs.mkdirSync(diff, { mode: 0o755 });
-  const args = ['untar'];
+  // the helper makes both (making an inode takes up to a couple of ms on ext4: not here)
+  const args = ['untar', '--mkdir'];
   if (context().rootless) args.push('--rootless-xattrs');
+  if (o.whole) args.push('--whole');
   args.push(diff);
   let child;
   try {
@@ -164,6 +168,51 @@ export async function unpackLayerStream(source: AsyncIterable<Buffer>, what: str
     if (expectDiffId && diffId !== expectDiffId)
       throw new CtrError(`${what}: content does not match the image config (diff ID ${expectDiffId}, got ${diffId}); the archive is corrupt`);
     return { diffId, diffSize: counter.n, size: summary.bytes || counter.n, entries: summary.entries, compression: kind, tmp: u.tmp };
+  } catch (e) {
+    if (u.child.exitCode === null && u.child.signalCode === null) {
+      u.child.kill('SIGKILL');
+      await u.exited;
+    }
+    removeTreesQuietly(u.tmp);
+    throw e;
+  }
+}
+
+/**
+ * Unpacks a small layer blob held in memory through an untar started with `whole` (of which
+ * the first `sent` bytes were already written to it): the helper
+ * inflates it, hashes both the blob and the tar, and unpacks, on its own core. Resolves
+ * undefined (and leaves nothing) when the helper cannot take this blob whole (a build without
+ * libdeflate, zstd, too large once inflated): the caller unpacks it as a stream. Throws, leaving
+ * nothing, when the blob is not `digest` or the tar is not `diffId`.
+ */
+export async function unpackWhole(u: Untar, blob: Buffer, what: string, digest: string, diffId: string, sent = 0): Promise<UnpackResult | undefined> {
+  try {
+    // the first `sent` bytes were written as they arrived
+    if (!u.pipeBroken() && u.child.exitCode === null) u.child.stdin!.end(blob.subarray(sent));
+    const code = await u.exited;
+    if (code === 3) {
+      removeTreesQuietly(u.tmp);
+      return undefined;
+    }
+    forwardNotes(u.stderr());
+    if (code !== 0) {
+      // bytes that are not the blob asked for are that, before whatever they fail as
+      const got = sha256Digest(blob);
+      if (got !== digest) throw new CtrError(`${what}: blob ${digest} does not match its digest (got ${got}); the registry sent corrupt data`);
+      throw new CtrError(`${what}: ${helperError(u.stderr()).replace(/^untar: /, '')}`);
+    }
+    let j: { entries?: number; bytes?: number; blob?: string; diffId?: string; diffSize?: number };
+    try {
+      j = JSON.parse(u.stdout().trim().split('\n').pop() ?? '') as typeof j;
+    } catch {
+      throw new CtrError(`${what}: ctr-helper untar gave no result`);
+    }
+    if (j.blob !== digest) throw new CtrError(`${what}: blob ${digest} does not match its digest (got ${j.blob}); the registry sent corrupt data`);
+    if (j.diffId !== diffId)
+      throw new CtrError(`${what}: content does not match the image config (diff ID ${diffId}, got ${j.diffId}); the archive is corrupt`);
+    const diffSize = j.diffSize ?? 0;
+    return { diffId, diffSize, size: j.bytes || diffSize, entries: j.entries ?? 0, compression: detectCompression(blob.subarray(0, 6)), tmp: u.tmp };
   } catch (e) {
     if (u.child.exitCode === null && u.child.signalCode === null) {
       u.child.kill('SIGKILL');

@@ -18,12 +18,13 @@ import * as path from 'node:path';
 import { RegistryClient, type ClientOptions } from '../registry/client';
 import { loadRegistryConfig } from '../registry/config';
 import { RegistryError } from '../registry/errors';
+import { preloadSpawn } from '../util/helper';
 import { context } from '../state/context';
 import { CtrError, errnoCode } from '../util/errors';
 import { createProgress, humanBytes, progressMode, type Progress } from '../util/progress';
 import { goArch, MT } from './archive';
-import { chainIds, hexOf, isSha256Digest } from './digest';
-import { abandonUntar, commitBlobFile, commitLayer, readLayerMeta, startUntar, unpackLayerBuffer, unpackLayerStream, writeBlob, type Untar } from './layers';
+import { chainIds, hexOf, isSha256Digest, Sha256, sha256Digest } from './digest';
+import { abandonUntar, commitBlobFile, commitLayer, readLayerMeta, startUntar, unpackLayerBuffer, unpackLayerStream, unpackWhole, writeBlob, type Untar } from './layers';
 import type { PulledImage, PullOptions } from './pull';
 import { formatReference, hasExplicitDomain, parseReference, repositoryOf, type Reference } from './reference';
 import {
@@ -230,23 +231,27 @@ async function fetchSmallBlob(
   d: Descriptor,
   what: string,
   limit: number,
-  opts: { signal?: AbortSignal; onBytes?: (n: number) => void } = {},
+  opts: { signal?: AbortSignal; onBytes?: (n: number) => void; verify?: boolean; into?: Buffer; onChunk?: (chunk: Buffer) => void } = {},
 ): Promise<Buffer> {
   if (d.size > limit) throw new PullError(`${what} claims ${humanBytes(d.size)}, more than the ${humanBytes(limit)} allowed; the registry is misbehaving`);
-  // one buffer of the announced size, filled and hashed as the chunks come (no copy at the end)
-  const body = Buffer.allocUnsafeSlow(d.size);
-  const hash = createHash('sha256');
+  // one buffer of the announced size, filled (and hashed) as the chunks come
+  const body = opts.into ?? Buffer.allocUnsafeSlow(d.size);
+  const hash = opts.verify === false ? undefined : new Sha256();
   let n = 0;
-  for await (const chunk of client.blob(d.digest, { size: d.size, ...opts })) {
+  for await (const chunk of client.blob(d.digest, { size: d.size, signal: opts.signal, onBytes: opts.onBytes })) {
     if (n + chunk.length > d.size) bad(`${what} ${d.digest}: the registry sent more than the ${d.size} bytes it claims`);
     chunk.copy(body, n);
-    hash.update(chunk);
+    hash?.update(chunk);
     n += chunk.length;
+    opts.onChunk?.(chunk);
   }
   if (n !== d.size) bad(`${what} ${d.digest}: the registry sent ${n} bytes, the manifest says ${d.size}`);
-  const got = `sha256:${hash.digest('hex')}`;
-  if (got !== d.digest) bad(`${what} ${d.digest} does not match its digest (got ${got}); the registry sent corrupt data`);
+  if (hash) checkDigest(body, d.digest, what, hash.digest());
   return body;
+}
+
+function checkDigest(body: Buffer, digest: string, what: string, got = sha256Digest(body)): void {
+  if (got !== digest) bad(`${what} ${digest} does not match its digest (got ${got}); the registry sent corrupt data`);
 }
 
 /** A new file written on the thread pool (callback fs: fs.promises loads a dozen more modules). */
@@ -307,24 +312,46 @@ function shortHex(d: string): string {
  */
 interface Early {
   body: Promise<Buffer>;
-  /** started once the downloads are under way */
+  /** started once the downloads are under way (attachUntar) */
   untar?: Untar;
   ac: AbortController;
   /** bytes so far, until the progress has a row for the layer */
   bytes: number;
   onBytes?: (n: number) => void;
+  /** the layer's buffer, bytes in it, and how many of those the untar has */
+  buf: Buffer;
+  filled: number;
+  sent: number;
 }
 
 function startEarly(client: RegistryClient, d: Descriptor): Early {
   const ac = new AbortController();
-  const e: Early = { body: Promise.resolve(Buffer.alloc(0)), ac, bytes: 0 };
+  const e: Early = { body: Promise.resolve(Buffer.alloc(0)), ac, bytes: 0, buf: Buffer.allocUnsafeSlow(d.size), filled: 0, sent: 0 };
   e.body = fetchSmallBlob(client, d, 'blob', SMALL_LAYER, {
     signal: ac.signal,
     onBytes: (k) => (e.onBytes ? e.onBytes(k) : (e.bytes += k)),
+    verify: false, // ctr-helper untar --whole hashes it
+    into: e.buf,
+    onChunk: (chunk) => {
+      e.filled += chunk.length;
+      if (e.untar) feed(e.untar, chunk, e);
+    },
   });
   e.body.catch(() => undefined); // awaited by fetchLayer, or dropped by dropEarly
   trace(`layer ${shortHex(d.digest)}: early start`);
   return e;
+}
+
+/** Writes to a whole-blob untar as the bytes come (the helper hashes them meanwhile). */
+function feed(u: Untar, chunk: Buffer, e: { sent: number }): void {
+  if (!u.pipeBroken() && u.child.exitCode === null) u.child.stdin!.write(chunk);
+  e.sent += chunk.length;
+}
+
+/** Starts an early layer's untar and gives it what has arrived so far. */
+function attachUntar(e: Early): void {
+  e.untar = startUntar({ whole: true });
+  if (e.filled > e.sent) feed(e.untar, e.buf.subarray(e.sent, e.filled), e);
 }
 
 async function dropEarly(e: Early): Promise<void> {
@@ -343,7 +370,9 @@ async function fetchLayer(client: RegistryClient, job: LayerJob, progress: Progr
   if (!have && desc.size <= SMALL_LAYER) {
     // small: downloaded whole and verified, kept, then unpacked from memory
     trace(`${what}: start (whole${early ? ', started early' : ''})`);
-    const untar = early?.untar ?? startUntar();
+    if (early && !early.untar) attachUntar(early);
+    const untar = early?.untar ?? startUntar({ whole: true });
+    const fed = early ?? { sent: 0 };
     let body: Buffer;
     try {
       if (early) {
@@ -356,7 +385,13 @@ async function fetchLayer(client: RegistryClient, job: LayerJob, progress: Progr
         } finally {
           signal.removeEventListener('abort', onAbort);
         }
-      } else body = await fetchSmallBlob(client, desc, `blob`, SMALL_LAYER, { signal, onBytes: (k) => progress.add(key, k) });
+      } else
+        body = await fetchSmallBlob(client, desc, `blob`, SMALL_LAYER, {
+          signal,
+          onBytes: (k) => progress.add(key, k),
+          verify: false, // ctr-helper untar --whole hashes it
+          onChunk: (chunk) => feed(untar, chunk, fed),
+        });
     } catch (e) {
       await abandonUntar(untar);
       throw e;
@@ -369,7 +404,13 @@ async function fetchLayer(client: RegistryClient, job: LayerJob, progress: Progr
     kept.catch(() => undefined); // awaited below
     let res;
     try {
-      res = await unpackLayerBuffer(body, what, job.diffId, untar);
+      // the helper inflates, hashes and unpacks it; when it cannot take it whole, it is
+      // checked and unpacked here
+      res = await unpackWhole(untar, body, what, desc.digest, job.diffId, fed.sent);
+      if (!res) {
+        checkDigest(body, desc.digest, 'blob');
+        res = await unpackLayerBuffer(body, what, job.diffId);
+      }
       await kept;
     } catch (e) {
       await kept.catch(() => undefined);
@@ -499,7 +540,10 @@ async function pullResolved(t: Target, opts: PullOptions, progress: Progress, pl
   const shown = formatReference(ref);
   const wanted = ref.digest ?? ref.tag ?? 'latest';
   trace(`manifest request ${shown}`);
-  const top = await client.getManifest(wanted);
+  const topP = client.getManifest(wanted);
+  // layers are unpacked by spawned helpers: load what spawning needs while the manifest comes
+  setImmediate(preloadSpawn);
+  const top = await topP;
   trace(`manifest ${top.digest} (${top.mediaType})`);
   // said once the registry answered: a pull that fails at once prints its one error line only
   progress.line(`Trying to pull ${formatReference(ref.tag === undefined && ref.digest === undefined ? { ...ref, tag: 'latest' } : ref)}...`);
@@ -545,7 +589,7 @@ async function pullResolved(t: Target, opts: PullOptions, progress: Progress, pl
         if (early.size < jobs() && l.size <= SMALL_LAYER && !early.has(l.digest) && !fs.existsSync(blobPath(l.digest))) early.set(l.digest, startEarly(client, l));
       if (early.size) {
         await new Promise<void>((resolve) => setImmediate(resolve));
-        for (const e of early.values()) e.untar ??= startUntar();
+        for (const e of early.values()) if (!e.untar) attachUntar(e);
       }
       configBytes = await configP;
       config = parseConfig(configBytes, shown, man.layers.length);

@@ -15,7 +15,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../util/random';
 import { context } from '../state/context';
 import { readJson, writeJsonAtomic } from '../state/fsatomic';
 import { processStartTime, withLockSync } from '../state/lock';

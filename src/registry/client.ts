@@ -8,6 +8,7 @@
  */
 import { request, type Dispatcher } from 'undici';
 import { createHash } from 'node:crypto';
+import { sha256HexOf } from '../util/sha256';
 import { Readable } from 'node:stream';
 import { debug } from '../state/context';
 import { VERSION } from '../version';
@@ -444,7 +445,7 @@ export class Conn {
 }
 
 function digestOf(body: Buffer): string {
-  return 'sha256:' + createHash('sha256').update(body).digest('hex');
+  return 'sha256:' + sha256HexOf(body);
 }
 
 /** Hands out exact-length pieces of a byte stream (for chunked uploads). */

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../util/random';
 import { context, getGlobalOptions } from '../state/context';
 import { readJson, writeJsonAtomic } from '../state/fsatomic';
 import { withLockSync } from '../state/lock';

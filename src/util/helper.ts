@@ -75,6 +75,14 @@ export function runHelperSync(args: string[], opts: { input?: string | Buffer; e
   return r.stdout.toString();
 }
 
+/**
+ * Loads node:child_process (and what it needs: net, dgram, ...) ahead of a spawn, at a moment
+ * the main thread would spend waiting anyway (a pull, while the manifest comes): ~1.3 ms.
+ */
+export function preloadSpawn(): void {
+  void spawn;
+}
+
 /** Spawns the helper; the caller wires stdio. */
 export function spawnHelper(args: string[], opts: SpawnOptions = {}) {
   ensureRunroot();
