@@ -124,12 +124,17 @@ const undiciShims = {
 // default V8 also recompiles its hot functions with TurboFan on a background thread: ~30 ms
 // of CPU that a short command shares two cores with, and that process.exit() waits for (V8's
 // workers finish their job before the process ends: 5-30 ms added to every registry command).
-// The flag is set around the module's compilation only and put back, so V8's flag hash (which
-// every code cache is checked against) is unchanged for what is compiled after.
+// The flag is set around the module's compilation and put back, but what it implies (no tier-up)
+// stays, and so does the change it makes to V8's flag hash: a code cache consumed after that is
+// refused (Node's built-in modules, loaded later, compile from source), and one made after that
+// is refused by the next process. So ctr loads what a pull needs before its first connection
+// (image/pull-engine.ts), and the training run of scripts/package.sh (CTR_CODE_CACHE_TRAIN)
+// leaves the flag alone, as its caches are made at exit.
 const LLHTTP_FROM = 'new WebAssembly.Module(';
 const LLHTTP_TO = 'ctrBaselineWasmModule(';
 const LLHTTP_FN =
   'function ctrBaselineWasmModule(bytes) {\n' +
+  '  if (process.env.CTR_CODE_CACHE_TRAIN) return new WebAssembly.Module(bytes);\n' +
   "  const v8 = require('node:v8');\n" +
   "  v8.setFlagsFromString('--liftoff-only');\n" +
   '  try { return new WebAssembly.Module(bytes); } finally { v8.setFlagsFromString(\'--no-liftoff-only\'); }\n' +
@@ -170,6 +175,7 @@ const lazyUndici = {
         "try { const sea = require('node:sea'); if (sea.isSea()) cachedData = Buffer.from(sea.getRawAsset('undici.cache')); } catch { cachedData = undefined; }",
         "const script = new (require('node:vm').Script)(src, { filename: 'undici.js', cachedData });",
         "if (process.env.CTR_CODE_CACHE_CHECK === '1') process.stderr.write(`undici code cache: ${cachedData ? (script.cachedDataRejected ? 'rejected' : 'used') : 'none'}\\n`);",
+        "if (process.env.CTR_CODE_CACHE_TRAIN) globalThis.__ctrUndiciScript = script; // scripts/sea-main.js saves its cache",
         'script.runInThisContext()(module, exports, require);',
       ].join('\n');
       return { contents: load, loader: 'js' };

@@ -4,9 +4,11 @@
 # package (`node --experimental-sea-config`) and injected into a copy of that Node with
 # postject. Nothing is fetched, and the binary is not stripped after the injection.
 #
-# - The SEA's main is scripts/sea-main.js; the bundle and its V8 code cache are SEA assets.
-#   The cache (scripts/code-cache.js) holds every function of the bundle compiled, made by
-#   the same Node, so a command compiles none of ctr's code at start-up.
+# - The SEA's main is scripts/sea-main.js; the bundle and its V8 code caches are SEA assets.
+#   ctr.cache (scripts/code-cache.js) holds every function of the bundle compiled, made by
+#   the same Node, so a command compiles none of ctr's code at start-up. pull.cache (and
+#   undici's cache) hold what a pull runs: recorded by the binary itself pulling a small image
+#   from a local test registry (scripts/train-registry.js); smaller, so quicker to load.
 # - execArgv ["--"]: Node scans the command line for its own `--env-file` before anything else
 #   runs, anywhere in argv, and stops at the first "--". The SEA puts execArgv before the
 #   user's arguments, so Node never reads those (`ctr run --env-file F` reaches ctr) and
@@ -27,7 +29,10 @@ trap 'rm -f "$OUT" "$BLOB"' EXIT
 [ -f dist/undici.js ] || { echo "package: dist/undici.js is missing (run node scripts/build.mjs)" >&2; exit 1; }
 "$NODE_BIN" scripts/code-cache.js dist/undici.js dist/undici.cache --raw
 cp scripts/sea-main.js dist/sea-main.js
-cat >dist/sea-config.json <<JSON
+
+# make_sea ASSETS: the single binary at $OUT, with these assets (JSON members)
+make_sea() {
+  cat >dist/sea-config.json <<JSON
 {
   "main": "dist/sea-main.js",
   "output": "$BLOB",
@@ -36,22 +41,63 @@ cat >dist/sea-config.json <<JSON
   "useCodeCache": true,
   "execArgv": ["--"],
   "execArgvExtension": "none",
-  "assets": { "ctr.js": "dist/ctr.js", "ctr.cache": "dist/ctr.cache", "undici.cache": "dist/undici.cache" }
+  "assets": { $1 }
 }
 JSON
-{
-  "$NODE_BIN" --experimental-sea-config dist/sea-config.json &&
-  cp "$NODE_BIN" "$OUT" && chmod 0755 "$OUT" &&
-  "$NODE_BIN" node_modules/postject/dist/cli.js "$OUT" NODE_SEA_BLOB "$BLOB" \
-    --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2
-} >dist/package.log 2>&1 || { cat dist/package.log >&2; exit 1; }
-# the binary runs, and V8 takes the code cache (a rejected one would only cost speed)
-check=$(CTR_CODE_CACHE_CHECK=1 "$OUT" version 2>&1 >/dev/null) || { echo "package: the new binary does not run: $check" >&2; exit 1; }
-[ "$check" = "code cache: used" ] || { echo "package: the bundle's code cache is not used ($check)" >&2; exit 1; }
-# and undici's (loaded by a registry command: a pull from a port nobody listens on)
-SCRATCH=$(mktemp -d)
-check=$(CTR_CODE_CACHE_CHECK=1 "$OUT" --root "$SCRATCH/root" --runroot "$SCRATCH/run" pull -q --tls-verify=false 127.0.0.1:9/none 2>&1 >/dev/null | grep '^undici code cache' || true)
-rm -rf "$SCRATCH"
-[ "$check" = "undici code cache: used" ] || { echo "package: undici's code cache is not used (${check:-not loaded})" >&2; exit 1; }
+  {
+    "$NODE_BIN" --experimental-sea-config dist/sea-config.json &&
+    cp "$NODE_BIN" "$OUT" && chmod 0755 "$OUT" &&
+    "$NODE_BIN" node_modules/postject/dist/cli.js "$OUT" NODE_SEA_BLOB "$BLOB" \
+      --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2
+  } >dist/package.log 2>&1 || { cat dist/package.log >&2; exit 1; }
+}
+
+# check_caches: the binary runs, and V8 takes the code caches (a rejected one would only cost speed)
+check_caches() {
+  local check scratch
+  check=$(CTR_CODE_CACHE_CHECK=1 "$OUT" version 2>&1 >/dev/null) || { echo "package: the new binary does not run: $check" >&2; exit 1; }
+  [ "$check" = "code cache: used" ] || { echo "package: the bundle's code cache is not used ($check)" >&2; exit 1; }
+  # and undici's (loaded by a registry command: a pull from a port nobody listens on), and pull's
+  scratch=$(mktemp -d)
+  check=$(CTR_CODE_CACHE_CHECK=1 "$OUT" --root "$scratch/root" --runroot "$scratch/run" pull -q --tls-verify=false 127.0.0.1:9/none 2>&1 >/dev/null | grep 'code cache' | tr '\n' ' ' || true)
+  rm -rf "$scratch"
+  [ "$check" = "code cache: used undici code cache: used " ] || { echo "package: the pull or undici code cache is not used (${check:-not loaded})" >&2; exit 1; }
+}
+
+BASE_ASSETS='"ctr.js": "dist/ctr.js", "ctr.cache": "dist/ctr.cache"'
+make_sea "$BASE_ASSETS, \"undici.cache\": \"dist/undici.cache\""
+check_caches
+
+# pull.cache: what a pull runs, recorded by pulling a small image from a local test registry
+# (scripts/train-registry.js) with CTR_CODE_CACHE_TRAIN (scripts/sea-main.js writes the caches
+# of the functions that ran, for the bundle and for undici). A pull that fails part-way still
+# records what it ran; without any, pull uses ctr.cache as the other commands do.
+TRAIN=$(mktemp -d)
+trap 'rm -f "$OUT" "$BLOB"; [ -n "${REG_PID:-}" ] && kill "$REG_PID" 2>/dev/null; rm -rf "$TRAIN"' EXIT
+"$NODE_BIN" scripts/train-registry.js >"$TRAIN/port" 2>"$TRAIN/registry.log" &
+REG_PID=$!
+for _ in $(seq 100); do [ -s "$TRAIN/port" ] && break; sleep 0.05; done
+PORT=$(head -1 "$TRAIN/port" 2>/dev/null || true)
+HELPER=${CTR_HELPER:-native/build/ctr-helper}
+if [ -n "$PORT" ]; then
+  CTR_CODE_CACHE_TRAIN="$TRAIN" CTR_HELPER="$(realpath "$HELPER" 2>/dev/null || echo "$HELPER")" \
+    "$OUT" --root "$TRAIN/root" --runroot "$TRAIN/run" pull -q --tls-verify=false "127.0.0.1:$PORT/train:latest" >"$TRAIN/pull.log" 2>&1 ||
+    echo "package: the training pull failed (pull.cache holds what it ran): $(tail -1 "$TRAIN/pull.log")" >&2
+fi
+kill "$REG_PID" 2>/dev/null
+wait "$REG_PID" 2>/dev/null || true
+REG_PID=
+# the store the training pull made may hold files owned by sub-IDs
+[ -d "$TRAIN/root" ] && { "$HELPER" --rundir "$TRAIN/run" rmtree "$TRAIN/root" >/dev/null 2>&1 || true; }
+# and a rootless pull started a pause process (user namespace holder) for that runroot
+[ -s "$TRAIN/run/pause.pid" ] && kill "$(cut -d' ' -f1 "$TRAIN/run/pause.pid")" 2>/dev/null || true
+if [ -s "$TRAIN/ctr.cache" ] && [ -s "$TRAIN/undici.cache" ]; then
+  cp "$TRAIN/ctr.cache" dist/pull.cache
+  cp "$TRAIN/undici.cache" dist/undici.cache
+  make_sea "$BASE_ASSETS, \"pull.cache\": \"dist/pull.cache\", \"undici.cache\": \"dist/undici.cache\""
+  check_caches
+else
+  echo "package: no pull.cache (the training pull recorded nothing); pull uses ctr.cache" >&2
+fi
 mv -f "$OUT" dist/bin/ctr
 echo "dist/bin/ctr ($(du -h dist/bin/ctr | cut -f1), Node $VER)"

@@ -539,11 +539,12 @@ async function pullResolved(t: Target, opts: PullOptions, progress: Progress, pl
   const repo = repositoryOf(ref);
   const shown = formatReference(ref);
   const wanted = ref.digest ?? ref.tag ?? 'latest';
+  // Layers are unpacked by spawned helpers: what spawning needs is loaded before the first
+  // connection makes undici's parser, after which Node's built-in modules load without their
+  // code cache (see llhttp in scripts/build.mjs).
+  preloadSpawn();
   trace(`manifest request ${shown}`);
-  const topP = client.getManifest(wanted);
-  // layers are unpacked by spawned helpers: load what spawning needs while the manifest comes
-  setImmediate(preloadSpawn);
-  const top = await topP;
+  const top = await client.getManifest(wanted);
   trace(`manifest ${top.digest} (${top.mediaType})`);
   // said once the registry answered: a pull that fails at once prints its one error line only
   progress.line(`Trying to pull ${formatReference(ref.tag === undefined && ref.digest === undefined ? { ...ref, tag: 'latest' } : ref)}...`);

@@ -75,10 +75,7 @@ export function runHelperSync(args: string[], opts: { input?: string | Buffer; e
   return r.stdout.toString();
 }
 
-/**
- * Loads node:child_process (and what it needs: net, dgram, ...) ahead of a spawn, at a moment
- * the main thread would spend waiting anyway (a pull, while the manifest comes): ~1.3 ms.
- */
+/** Loads node:child_process (and what it needs: net, dgram, ...) ahead of a spawn. */
 export function preloadSpawn(): void {
   void spawn;
 }
