@@ -179,17 +179,24 @@ export async function unpackLayerStream(source: AsyncIterable<Buffer>, what: str
 }
 
 /**
- * Unpacks a small layer blob held in memory through an untar started with `whole` (of which
- * the first `sent` bytes were already written to it): the helper
+ * Unpacks a small layer blob held in memory through an untar started with `whole` (`fed`: what
+ * was already written to it): the helper
  * inflates it, hashes both the blob and the tar, and unpacks, on its own core. Resolves
  * undefined (and leaves nothing) when the helper cannot take this blob whole (a build without
  * libdeflate, zstd, too large once inflated): the caller unpacks it as a stream. Throws, leaving
  * nothing, when the blob is not `digest` or the tar is not `diffId`.
  */
-export async function unpackWhole(u: Untar, blob: Buffer, what: string, digest: string, diffId: string, sent = 0): Promise<UnpackResult | undefined> {
+export async function unpackWhole(
+  u: Untar,
+  blob: Buffer,
+  what: string,
+  digest: string,
+  diffId: string,
+  fed: { sent: number; ended?: boolean } = { sent: 0 },
+): Promise<UnpackResult | undefined> {
   try {
-    // the first `sent` bytes were written as they arrived
-    if (!u.pipeBroken() && u.child.exitCode === null) u.child.stdin!.end(blob.subarray(sent));
+    // the first `sent` bytes were written as they arrived (all of them, and the end, when `ended`)
+    if (!fed.ended && !u.pipeBroken() && u.child.exitCode === null) u.child.stdin!.end(blob.subarray(fed.sent));
     const code = await u.exited;
     if (code === 3) {
       removeTreesQuietly(u.tmp);

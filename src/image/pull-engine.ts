@@ -318,15 +318,17 @@ interface Early {
   /** bytes so far, until the progress has a row for the layer */
   bytes: number;
   onBytes?: (n: number) => void;
-  /** the layer's buffer, bytes in it, and how many of those the untar has */
+  /** the layer's buffer, bytes in it, how many of those the untar has, and whether it has them all */
   buf: Buffer;
   filled: number;
   sent: number;
+  ended: boolean;
+  downloaded: boolean;
 }
 
 function startEarly(client: RegistryClient, d: Descriptor): Early {
   const ac = new AbortController();
-  const e: Early = { body: Promise.resolve(Buffer.alloc(0)), ac, bytes: 0, buf: Buffer.allocUnsafeSlow(d.size), filled: 0, sent: 0 };
+  const e: Early = { body: Promise.resolve(Buffer.alloc(0)), ac, bytes: 0, buf: Buffer.allocUnsafeSlow(d.size), filled: 0, sent: 0, ended: false, downloaded: false };
   e.body = fetchSmallBlob(client, d, 'blob', SMALL_LAYER, {
     signal: ac.signal,
     onBytes: (k) => (e.onBytes ? e.onBytes(k) : (e.bytes += k)),
@@ -337,7 +339,14 @@ function startEarly(client: RegistryClient, d: Descriptor): Early {
       if (e.untar) feed(e.untar, chunk, e);
     },
   });
-  e.body.catch(() => undefined); // awaited by fetchLayer, or dropped by dropEarly
+  e.body.then(
+    () => {
+      // the helper inflates and unpacks it while the config may still be on its way
+      e.downloaded = true;
+      if (e.untar) endFeed(e);
+    },
+    () => undefined, // awaited by fetchLayer, or dropped by dropEarly
+  );
   trace(`layer ${shortHex(d.digest)}: early start`);
   return e;
 }
@@ -352,6 +361,16 @@ function feed(u: Untar, chunk: Buffer, e: { sent: number }): void {
 function attachUntar(e: Early): void {
   e.untar = startUntar({ whole: true });
   if (e.filled > e.sent) feed(e.untar, e.buf.subarray(e.sent, e.filled), e);
+  if (e.downloaded) endFeed(e);
+}
+
+/** The whole (verified by the helper) blob is there: the untar gets the rest and its end. */
+function endFeed(e: Early): void {
+  const u = e.untar!;
+  if (e.ended) return;
+  e.ended = true;
+  if (!u.pipeBroken() && u.child.exitCode === null) u.child.stdin!.end(e.buf.subarray(e.sent, e.filled));
+  e.sent = e.filled;
 }
 
 async function dropEarly(e: Early): Promise<void> {
@@ -406,7 +425,7 @@ async function fetchLayer(client: RegistryClient, job: LayerJob, progress: Progr
     try {
       // the helper inflates, hashes and unpacks it; when it cannot take it whole, it is
       // checked and unpacked here
-      res = await unpackWhole(untar, body, what, desc.digest, job.diffId, fed.sent);
+      res = await unpackWhole(untar, body, what, desc.digest, job.diffId, fed);
       if (!res) {
         checkDigest(body, desc.digest, 'blob');
         res = await unpackLayerBuffer(body, what, job.diffId);
