@@ -52,21 +52,22 @@ JSON
   } >dist/package.log 2>&1 || { cat dist/package.log >&2; exit 1; }
 }
 
-# check_caches: the binary runs, and V8 takes the code caches (a rejected one would only cost speed)
+# check_caches: the binary runs, and V8 takes the code caches (a rejected one would only cost
+# speed, but says the build is wrong); prints why and returns 1 when not
 check_caches() {
   local check scratch
   check=$(CTR_CODE_CACHE_CHECK=1 "$OUT" version 2>&1 >/dev/null) || { echo "package: the new binary does not run: $check" >&2; exit 1; }
-  [ "$check" = "code cache: used" ] || { echo "package: the bundle's code cache is not used ($check)" >&2; exit 1; }
+  [ "$check" = "code cache: used" ] || { echo "package: the bundle's code cache is not used ($check)" >&2; return 1; }
   # and undici's (loaded by a registry command: a pull from a port nobody listens on), and pull's
   scratch=$(mktemp -d)
   check=$(CTR_CODE_CACHE_CHECK=1 "$OUT" --root "$scratch/root" --runroot "$scratch/run" pull -q --tls-verify=false 127.0.0.1:9/none 2>&1 >/dev/null | grep 'code cache' | tr '\n' ' ' || true)
   rm -rf "$scratch"
-  [ "$check" = "code cache: used undici code cache: used " ] || { echo "package: the pull or undici code cache is not used (${check:-not loaded})" >&2; exit 1; }
+  [ "$check" = "code cache: used undici code cache: used " ] || { echo "package: the pull or undici code cache is not used (${check:-not loaded})" >&2; return 1; }
 }
 
 BASE_ASSETS='"ctr.js": "dist/ctr.js", "ctr.cache": "dist/ctr.cache"'
 make_sea "$BASE_ASSETS, \"undici.cache\": \"dist/undici.cache\""
-check_caches
+check_caches || exit 1
 
 # pull.cache: what a pull runs, recorded by pulling a small image from a local test registry
 # (scripts/train-registry.js) with CTR_CODE_CACHE_TRAIN (scripts/sea-main.js writes the caches
@@ -91,11 +92,16 @@ REG_PID=
 [ -d "$TRAIN/root" ] && { "$HELPER" --rundir "$TRAIN/run" rmtree "$TRAIN/root" >/dev/null 2>&1 || true; }
 # and a rootless pull started a pause process (user namespace holder) for that runroot
 [ -s "$TRAIN/run/pause.pid" ] && kill "$(cut -d' ' -f1 "$TRAIN/run/pause.pid")" 2>/dev/null || true
+rm -f dist/pull.cache dist/undici-pull.cache
 if [ -s "$TRAIN/ctr.cache" ] && [ -s "$TRAIN/undici.cache" ]; then
   cp "$TRAIN/ctr.cache" dist/pull.cache
-  cp "$TRAIN/undici.cache" dist/undici.cache
-  make_sea "$BASE_ASSETS, \"pull.cache\": \"dist/pull.cache\", \"undici.cache\": \"dist/undici.cache\""
-  check_caches
+  cp "$TRAIN/undici.cache" dist/undici-pull.cache
+  make_sea "$BASE_ASSETS, \"pull.cache\": \"dist/pull.cache\", \"undici.cache\": \"dist/undici-pull.cache\""
+  if ! check_caches; then
+    echo "package: the recorded caches are refused; pull uses ctr.cache" >&2
+    make_sea "$BASE_ASSETS, \"undici.cache\": \"dist/undici.cache\""
+    check_caches || exit 1
+  fi
 else
   echo "package: no pull.cache (the training pull recorded nothing); pull uses ctr.cache" >&2
 fi
