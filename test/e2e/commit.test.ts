@@ -74,7 +74,8 @@ describe('commit', () => {
 
   it('commits a running container, pausing it meanwhile (and leaves it running), --pause=false too', async () => {
     const name = uniqueName('c');
-    ok(await ctr.run(['run', '-d', '--name', name, 'busybox', 'sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /counter; sleep 0.05; done']), 'run -d');
+    // the counter is replaced by a rename: a read never sees it truncated and empty
+    ok(await ctr.run(['run', '-d', '--name', name, 'busybox', 'sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /counter.new; mv /counter.new /counter; sleep 0.05; done']), 'run -d');
     await waitFor(async () => (await ctr.run(['exec', name, 'cat', '/counter'])).stdout.trim() !== '', { what: 'counter' });
     const id = ok(await ctr.run(['commit', '-q', name, 'snap:1']), 'commit running').stdout.trim();
     expect(id).toMatch(/^sha256:/);
