@@ -28,8 +28,8 @@ const train = process.env.CTR_CODE_CACHE_TRAIN; // package.sh: write the caches 
 const source = wrap(sea.getAsset('ctr.js', 'utf8'));
 let cachedData;
 if (!train) {
-  const which = command(process.argv.slice(2)) === 'pull' ? 'pull.cache' : 'ctr.cache';
-  for (const name of which === 'pull.cache' ? ['pull.cache', 'ctr.cache'] : ['ctr.cache']) {
+  // pull's own cache when the binary has one, else the whole one
+  for (const name of command(process.argv.slice(2)) === 'pull' ? ['pull.cache', 'ctr.cache'] : ['ctr.cache']) {
     try {
       cachedData = Buffer.from(sea.getRawAsset(name));
       break;

@@ -87,11 +87,18 @@ export function startUntar(o: { whole?: boolean } = {}): Untar {
   return { tmp, child, exited, stderr, stdout: () => stdout, pipeBroken: () => broken };
 }
 
-/** Stops an untar that will not get its data, and removes its dir. */
+/** Stops an untar that will not get (or failed with) its data, and removes its dir. */
 export async function abandonUntar(u: Untar): Promise<void> {
-  u.child.kill('SIGKILL');
+  if (u.child.exitCode === null && u.child.signalCode === null) u.child.kill('SIGKILL');
   await u.exited;
   removeTreesQuietly(u.tmp);
+}
+
+/** Writes to an untar's stdin (and ends it, with `end`), unless the helper is already gone. */
+export function sendToUntar(u: Untar, bytes: Buffer, end = false): void {
+  if (u.pipeBroken() || u.child.exitCode !== null) return;
+  if (end) u.child.stdin!.end(bytes);
+  else u.child.stdin!.write(bytes);
 }
 
 function removeTreesQuietly(dir: string): void {
@@ -146,12 +153,12 @@ async function feedUntar(u: Untar, tar: AsyncIterable<Buffer>): Promise<{ entrie
 }
 
 /**
- * Unpacks a layer stream (gzip, zstd or plain tar) into a new temp layer dir (or the dir of
- * `started`). When `expectDiffId` is given, a stream with another digest fails. On failure
- * nothing is left. `what` names the layer in errors.
+ * Unpacks a layer stream (gzip, zstd or plain tar) into a new temp layer dir. When
+ * `expectDiffId` is given, a stream with another digest fails. On failure nothing is left.
+ * `what` names the layer in errors.
  */
-export async function unpackLayerStream(source: AsyncIterable<Buffer>, what: string, expectDiffId?: string, started?: Untar): Promise<UnpackResult> {
-  const u = started ?? startUntar();
+export async function unpackLayerStream(source: AsyncIterable<Buffer>, what: string, expectDiffId?: string): Promise<UnpackResult> {
+  const u = startUntar();
   const hash = createHash('sha256');
   const counter = { n: 0 };
   try {
@@ -169,11 +176,7 @@ export async function unpackLayerStream(source: AsyncIterable<Buffer>, what: str
       throw new CtrError(`${what}: content does not match the image config (diff ID ${expectDiffId}, got ${diffId}); the archive is corrupt`);
     return { diffId, diffSize: counter.n, size: summary.bytes || counter.n, entries: summary.entries, compression: kind, tmp: u.tmp };
   } catch (e) {
-    if (u.child.exitCode === null && u.child.signalCode === null) {
-      u.child.kill('SIGKILL');
-      await u.exited;
-    }
-    removeTreesQuietly(u.tmp);
+    await abandonUntar(u);
     throw e;
   }
 }
@@ -196,17 +199,19 @@ export async function unpackWhole(
 ): Promise<UnpackResult | undefined> {
   try {
     // the first `sent` bytes were written as they arrived (all of them, and the end, when `ended`)
-    if (!fed.ended && !u.pipeBroken() && u.child.exitCode === null) u.child.stdin!.end(blob.subarray(fed.sent));
+    if (!fed.ended) sendToUntar(u, blob.subarray(fed.sent), true);
     const code = await u.exited;
     if (code === 3) {
       removeTreesQuietly(u.tmp);
       return undefined;
     }
     forwardNotes(u.stderr());
+    const notTheBlob = (got: string | undefined) =>
+      new CtrError(`${what}: blob ${digest} does not match its digest (got ${got}); the registry sent corrupt data`);
     if (code !== 0) {
       // bytes that are not the blob asked for are that, before whatever they fail as
       const got = sha256Digest(blob);
-      if (got !== digest) throw new CtrError(`${what}: blob ${digest} does not match its digest (got ${got}); the registry sent corrupt data`);
+      if (got !== digest) throw notTheBlob(got);
       throw new CtrError(`${what}: ${helperError(u.stderr()).replace(/^untar: /, '')}`);
     }
     let j: { entries?: number; bytes?: number; blob?: string; diffId?: string; diffSize?: number };
@@ -215,17 +220,13 @@ export async function unpackWhole(
     } catch {
       throw new CtrError(`${what}: ctr-helper untar gave no result`);
     }
-    if (j.blob !== digest) throw new CtrError(`${what}: blob ${digest} does not match its digest (got ${j.blob}); the registry sent corrupt data`);
+    if (j.blob !== digest) throw notTheBlob(j.blob);
     if (j.diffId !== diffId)
       throw new CtrError(`${what}: content does not match the image config (diff ID ${diffId}, got ${j.diffId}); the archive is corrupt`);
     const diffSize = j.diffSize ?? 0;
     return { diffId, diffSize, size: j.bytes || diffSize, entries: j.entries ?? 0, compression: detectCompression(blob.subarray(0, 6)), tmp: u.tmp };
   } catch (e) {
-    if (u.child.exitCode === null && u.child.signalCode === null) {
-      u.child.kill('SIGKILL');
-      await u.exited;
-    }
-    removeTreesQuietly(u.tmp);
+    await abandonUntar(u);
     throw e;
   }
 }
@@ -241,7 +242,7 @@ const MAX_INFLATED = 64 << 20;
  * unpackLayerStream for a layer held in memory (a small one, already verified): decompressed
  * in one call off the main thread, hashed, and written to the helper in one piece.
  */
-export async function unpackLayerBuffer(data: Buffer, what: string, expectDiffId?: string, started?: Untar): Promise<UnpackResult> {
+export async function unpackLayerBuffer(data: Buffer, what: string, expectDiffId?: string): Promise<UnpackResult> {
   const kind = detectCompression(data.subarray(0, 6));
   let tar: Buffer;
   if (kind === 'none') tar = data;
@@ -252,10 +253,10 @@ export async function unpackLayerBuffer(data: Buffer, what: string, expectDiffId
       );
     } catch {
       // too large to hold (or corrupt): the stream path copes, and says what is wrong
-      return unpackLayerStream(once(data), what, expectDiffId, started);
+      return unpackLayerStream(once(data), what, expectDiffId);
     }
-  } else return unpackLayerStream(once(data), what, expectDiffId, started);
-  return unpackLayerStream(once(tar), what, expectDiffId, started);
+  } else return unpackLayerStream(once(data), what, expectDiffId);
+  return unpackLayerStream(once(tar), what, expectDiffId);
 }
 
 /** Gives an unpacked temp layer its final name; when another process made it first, ours goes. */

@@ -24,7 +24,7 @@ import { CtrError, errnoCode } from '../util/errors';
 import { createProgress, humanBytes, progressMode, type Progress } from '../util/progress';
 import { goArch, MT } from './archive';
 import { chainIds, hexOf, isSha256Digest, Sha256, sha256Digest } from './digest';
-import { abandonUntar, commitBlobFile, commitLayer, readLayerMeta, startUntar, unpackLayerBuffer, unpackLayerStream, unpackWhole, writeBlob, type Untar } from './layers';
+import { abandonUntar, commitBlobFile, commitLayer, readLayerMeta, sendToUntar, startUntar, unpackLayerBuffer, unpackLayerStream, unpackWhole, writeBlob, type Untar } from './layers';
 import type { PulledImage, PullOptions } from './pull';
 import { formatReference, hasExplicitDomain, parseReference, repositoryOf, type Reference } from './reference';
 import {
@@ -353,7 +353,7 @@ function startEarly(client: RegistryClient, d: Descriptor): Early {
 
 /** Writes to a whole-blob untar as the bytes come (the helper hashes them meanwhile). */
 function feed(u: Untar, chunk: Buffer, e: { sent: number }): void {
-  if (!u.pipeBroken() && u.child.exitCode === null) u.child.stdin!.write(chunk);
+  sendToUntar(u, chunk);
   e.sent += chunk.length;
 }
 
@@ -366,10 +366,9 @@ function attachUntar(e: Early): void {
 
 /** The whole (verified by the helper) blob is there: the untar gets the rest and its end. */
 function endFeed(e: Early): void {
-  const u = e.untar!;
   if (e.ended) return;
   e.ended = true;
-  if (!u.pipeBroken() && u.child.exitCode === null) u.child.stdin!.end(e.buf.subarray(e.sent, e.filled));
+  sendToUntar(e.untar!, e.buf.subarray(e.sent, e.filled), true);
   e.sent = e.filled;
 }
 

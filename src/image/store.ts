@@ -539,7 +539,7 @@ export function sweepUnreferencedLocked(): string[] {
           /* gone */
         }
       }
-    } else if ((n.startsWith('.tmp-') || n.startsWith('.rm-')) && !ownerAliveOf(n)) {
+    } else if (deadTempName(n)) {
       trash.push(p);
     }
   }
@@ -562,7 +562,7 @@ export function sweepUnreferencedLocked(): string[] {
     }
   }
   for (const n of readdirSafe(imagesDir())) {
-    if ((n.startsWith('.tmp-') || n.startsWith('.rm-')) && !ownerAliveOf(n)) trash.push(path.join(imagesDir(), n));
+    if (deadTempName(n)) trash.push(path.join(imagesDir(), n));
   }
   // names whose image never got its final dir (a commit killed half-way)
   const complete = new Set(listImageHexes());
@@ -612,11 +612,15 @@ export function collectGarbage(o: { always?: boolean } = {}): void {
   }
 }
 
+/** A `.tmp-`/`.rm-` name whose maker is gone. */
+function deadTempName(n: string): boolean {
+  return (n.startsWith('.tmp-') || n.startsWith('.rm-')) && !ownerAliveOf(n);
+}
+
 /** Whether a killed ctr left anything in the store: leases or temp names of dead owners. */
 function leftovers(): boolean {
   for (const f of readdirSafe(leasesDir())) if (!ownerAliveOf(f)) return true;
-  for (const d of [layersDir(), blobsDir(), imagesDir()])
-    for (const n of readdirSafe(d)) if ((n.startsWith('.tmp-') || n.startsWith('.rm-')) && !ownerAliveOf(n)) return true;
+  for (const d of [layersDir(), blobsDir(), imagesDir()]) for (const n of readdirSafe(d)) if (deadTempName(n)) return true;
   for (const n of readdirSafe(tmpDir())) if (!ownerAliveOf(n)) return true;
   return false;
 }
