@@ -13,6 +13,7 @@
 set -uo pipefail
 # shellcheck source=bench/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+enter_cgroup_view "$@"
 [ "$(id -u)" = 0 ] || die "profile.sh must run as root"
 command -v strace >/dev/null || die "strace is not installed (apt-get install strace)"
 bench_user_vars

@@ -28,6 +28,7 @@ CACHE=${CTR_BENCH_PULL_CACHE:-/var/tmp/ctr-bench-pull}
 export CTR_BENCH_WORK=${CTR_BENCH_WORK:-$CACHE/work}
 # shellcheck source=bench/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+enter_cgroup_view "$@"
 
 [ "$(id -u)" = 0 ] || die "pull.sh must run as root (it runs the benchmarks as the bench user with runuser)"
 if ! id "$BENCH_USER" >/dev/null 2>&1 || [ "${CTR_BENCH_SETUP:-0}" = 1 ]; then

@@ -27,6 +27,7 @@ umask 022
 export CTR_BENCH_WORK=${CTR_BENCH_PUSH_WORK:-/var/tmp/ctr-bench-push}
 # shellcheck source=bench/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+enter_cgroup_view "$@"
 
 [ "$(id -u)" = 0 ] || die "push.sh must run as root (it sets up the bench user and a registry)"
 DEB_TAR=${CTR_BENCH_DEBIAN_TAR:-/var/tmp/ctr-bench/debian-minbase.tar}

@@ -19,6 +19,7 @@ set -uo pipefail
 umask 022
 # shellcheck source=bench/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+enter_cgroup_view "$@"
 
 [ "$(id -u)" = 0 ] || die "run.sh must run as root (it runs the benchmarks as the bench user with runuser)"
 if [ "${CTR_BENCH_SKIP_SETUP:-0}" != 1 ]; then
