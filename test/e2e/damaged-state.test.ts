@@ -326,6 +326,8 @@ describe('killed commands', () => {
     const pid = await hostPid(name);
     const commit = ctr.spawn(['commit', name, 'killed:1']);
     await waitFor(() => pidState(pid) === 'T', { timeout: 20_000, interval: 5, what: 'the container to be stopped by commit' });
+    // the commit is frozen where it is (the container paused), so that nothing depends on how long it takes
+    process.kill(commit.pid, 'SIGSTOP');
     // paused by a live commit: exec says so
     const ex = await ctr.run(['exec', name, 'true']);
     refused(ex, 'exec while commit pauses', /paused/);
