@@ -152,21 +152,24 @@ export function readTagsFile(): { tags: TagIndex } | { damaged: string } | undef
   return { tags: v as TagIndex };
 }
 
+/** what was wrong with tags.json when this process last read it (a change writes it whole then) */
 let tagsDamage: string | undefined;
+let tagsWarned = false;
 
 /**
  * The tag index (name -> image ID). When tags.json is damaged, the names come from the image
- * records themselves (each image's name history; see tagsFromRecords) with a one-line warning,
+ * records themselves (the names each one keeps; see tagsFromRecords) with a one-line warning,
  * and the next change of a name writes the index whole again (the damaged file is kept beside
  * it as tags.json.damaged).
  */
 export function readTags(): TagIndex {
   const r = readTagsFile();
+  tagsDamage = r && 'damaged' in r ? r.damaged : undefined;
   if (!r) return {};
   if ('tags' in r) return r.tags;
-  if (tagsDamage === undefined)
+  if (!tagsWarned)
     process.stderr.write(`warning: the image name index ${tagsFile()} is damaged (${r.damaged}); names are taken from the image records until it is written again (ctr system check --repair)\n`);
-  tagsDamage = r.damaged;
+  tagsWarned = true;
   return tagsFromRecords();
 }
 
@@ -217,8 +220,10 @@ function writeTags(t: TagIndex): void {
   writeJsonAtomic(tagsFile(), t);
 }
 
-/** Writes the tag index (system check --repair). */
+/** Writes the tag index (system check --repair); a damaged one is kept as tags.json.damaged. */
 export function writeTagsLocked(t: TagIndex): void {
+  const r = readTagsFile();
+  if (r && 'damaged' in r) tagsDamage = r.damaged;
   writeTags(t);
 }
 
@@ -492,7 +497,8 @@ export function setTagsLocked(id: string, names: string[]): void {
       touched.add(id);
     }
   }
-  if (touched.size) writeTags(tags);
+  // a damaged index read above is written whole again by any change
+  if (touched.size || tagsDamage !== undefined) writeTags(tags);
   if (names.length) touched.add(id);
   for (const img of touched)
     updateMetaLocked(img, (meta) => {
@@ -536,7 +542,7 @@ export function untagLocked(names: string[], deleting?: string): string[] {
       gone.push(n);
     }
   }
-  if (gone.length) writeTags(tags);
+  if (gone.length || tagsDamage !== undefined) writeTags(tags);
   for (const img of touched) if (img !== deleting) updateMetaLocked(img, (meta) => void (meta.names = namesIn(tags, img)));
   return gone;
 }
