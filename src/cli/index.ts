@@ -9,6 +9,7 @@ import type { CommandClass } from 'clipanion';
 export const commandModules: { words: string[]; load: () => Promise<CommandClass[]> }[] = [
   { words: ['version', '--version', '-v'], load: async () => [(await import('./system/version.js')).VersionCommand] },
   { words: ['info', 'system'], load: async () => [(await import('./system/info.js')).InfoCommand] },
+  { words: ['system'], load: async () => [(await import('./system/check.js')).SystemCheckCommand] },
   { words: ['unshare'], load: async () => [(await import('./system/unshare.js')).UnshareCommand] },
   { words: ['create', 'container'], load: async () => [(await import('./container/create.js')).CreateCommand] },
   { words: ['run', 'container'], load: async () => [(await import('./container/run.js')).RunCommand] },

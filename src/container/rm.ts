@@ -1,9 +1,51 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { CtrError } from '../util/errors';
+import { runHelperSync } from '../util/helper';
 import { removeDirs, removeDirsLater } from './remove';
-import { isActive, runtimeState } from './state';
+import { isActive, monitorAlive, runtimeState, type RuntimeState } from './state';
 import { stopContainer } from './runtime';
-import { leftovers, unpublish } from './store';
+import { leftovers, monitorDir, unpublish } from './store';
 import type { ContainerRecord } from './types';
+
+/** How messages name a container (a damaged record may not know its name). */
+export const label = (rec: ContainerRecord): string => rec.name || rec.id.slice(0, 12);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * rm -f: SIGKILL through the monitor, which reports the exit. When the monitor cannot be
+ * reached (its runtime dir is gone, or it does not answer), what is known is killed directly:
+ * every process of the container's PID namespace (the helper joins its user namespace), then
+ * the monitor itself if it does not end on its own.
+ */
+export async function forceStop(rec: ContainerRecord, st: RuntimeState): Promise<void> {
+  if (fs.existsSync(path.join(monitorDir(rec.id), 'attach'))) {
+    try {
+      await stopContainer(rec, 9, 0);
+      return;
+    } catch {
+      /* killed directly below */
+    }
+  }
+  if (st.pid) {
+    try {
+      runHelperSync(['signal-all', String(st.pid), '9']);
+    } catch {
+      /* gone already, or not ours: the monitor is next */
+    }
+  }
+  for (let i = 0; i < 50 && monitorAlive(st.monitorPid); i++) await sleep(100);
+  if (monitorAlive(st.monitorPid)) {
+    try {
+      process.kill(st.monitorPid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+    for (let i = 0; i < 20 && monitorAlive(st.monitorPid); i++) await sleep(50);
+    if (monitorAlive(st.monitorPid)) throw new Error(`its monitor (pid ${st.monitorPid}) does not exit`);
+  }
+}
 
 /**
  * Removes containers: each leaves the store at once (rename), then every directory goes in one
@@ -17,13 +59,13 @@ export async function removeContainersAsync(recs: ContainerRecord[], o: { force:
     const st = runtimeState(rec);
     if (isActive(st)) {
       if (!o.force) {
-        errors.push(`cannot remove container ${rec.name}: it is ${st.status}; stop it first or use rm -f`);
+        errors.push(`cannot remove container ${label(rec)}: it is ${st.status}; stop it first or use rm -f`);
         continue;
       }
       try {
-        await stopContainer(rec, 9, 0);
+        await forceStop(rec, st);
       } catch (e) {
-        errors.push(`cannot kill container ${rec.name}: ${(e as Error).message}`);
+        errors.push(`cannot kill container ${label(rec)}: ${(e as Error).message}`);
         continue;
       }
     }
@@ -36,7 +78,7 @@ export async function removeContainersAsync(recs: ContainerRecord[], o: { force:
         removed.push(rec); // removed by its monitor (--rm) or another ctr meanwhile
         continue;
       }
-      errors.push(`cannot remove container ${rec.name}: ${(e as Error).message}`);
+      errors.push(`cannot remove container ${label(rec)}: ${(e as Error).message}`);
     }
   }
   dirs.push(...leftovers());

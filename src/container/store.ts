@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { randomBytes } from '../util/random';
 import { context } from '../state/context';
 import { readJson, writeJsonAtomic } from '../state/fsatomic';
-import { CtrError } from '../util/errors';
+import { CtrError, errnoCode } from '../util/errors';
 import type { ContainerRecord } from './types';
 import { invalidName, randomName } from './names';
 import { removeDirs } from './remove';
@@ -53,12 +53,102 @@ function beingCreated(id: string): boolean {
   return fs.existsSync(tmp) && creatorAlive(tmp);
 }
 
+/**
+ * The container's record; undefined when the container is gone (removed meanwhile). A
+ * container.json that cannot be read (a truncated or garbage file, the wrong shape) gives a
+ * damaged record (`damaged` says why) with what is still known, so that the container is
+ * listed and can be removed instead of vanishing while its name and processes live on.
+ */
 function readRecord(id: string): ContainerRecord | undefined {
+  const dir = containerDir(id);
+  let text: string;
   try {
-    return readJson<ContainerRecord>(path.join(containerDir(id), 'container.json'));
-  } catch {
-    return undefined;
+    text = fs.readFileSync(path.join(dir, 'container.json'), 'utf8');
+  } catch (e) {
+    const code = errnoCode(e);
+    if ((code === 'ENOENT' || code === 'ENOTDIR') && !fs.existsSync(dir)) return undefined;
+    return damagedRecord(id, code === 'ENOENT' ? 'container.json is missing' : `container.json cannot be read (${code ?? (e as Error).message})`);
   }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    return damagedRecord(id, text.trim() === '' ? 'container.json is empty' : `container.json is not valid JSON (${(e as Error).message})`);
+  }
+  const problem = recordProblem(v, id);
+  return problem === undefined ? (v as ContainerRecord) : damagedRecord(id, `container.json ${problem}`);
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** What makes a parsed container.json unusable (the fields every command relies on), or undefined. */
+function recordProblem(v: unknown, id: string): string | undefined {
+  if (!isObject(v)) return 'does not hold an object';
+  if (v.id !== id) return 'holds another ID';
+  for (const k of ['name', 'image', 'imageName', 'created', 'path']) if (typeof v[k] !== 'string') return `has no valid "${k}"`;
+  for (const k of ['args', 'mounts']) if (!Array.isArray(v[k])) return `has no valid "${k}"`;
+  for (const k of ['config', 'hostConfig']) if (!isObject(v[k])) return `has no valid "${k}"`;
+  return undefined;
+}
+
+/**
+ * A record for a container whose container.json is damaged: the ID, the names that point to
+ * it (the names index), and from its bundle (config.json) the image, the command and the driver.
+ */
+export function damagedRecord(id: string, why: string): ContainerRecord {
+  let spec: Record<string, unknown> = {};
+  try {
+    const v: unknown = JSON.parse(fs.readFileSync(path.join(containerDir(id), 'config.json'), 'utf8'));
+    if (isObject(v)) spec = v;
+  } catch {
+    /* the bundle is gone or damaged too */
+  }
+  const ann = isObject(spec.annotations) ? spec.annotations : {};
+  const str = (k: string) => (typeof ann[k] === 'string' ? (ann[k] as string) : '');
+  const proc = isObject(spec.process) ? spec.process : {};
+  const argv = Array.isArray(proc.args) ? proc.args.filter((a): a is string => typeof a === 'string') : [];
+  const linked = namesOf(id);
+  const annName = str('ctr.container.name');
+  let created = '0001-01-01T00:00:00Z';
+  try {
+    const st = fs.statSync(containerDir(id));
+    created = new Date(st.birthtimeMs || st.mtimeMs).toISOString();
+  } catch {
+    /* gone */
+  }
+  const image = str('ctr.image.id');
+  return {
+    id,
+    name: linked.includes(annName) ? annName : (linked[0] ?? annName),
+    image,
+    imageName: image.replace(/^sha256:/, '').slice(0, 12),
+    created,
+    path: argv[0] ?? '',
+    args: argv.slice(1),
+    config: {},
+    hostConfig: {},
+    mounts: [],
+    driver: str('ctr.rootfs.driver'),
+    autoRemove: false,
+    damaged: why,
+  };
+}
+
+/** The names in the names index that point to container `id`. */
+export function namesOf(id: string): string[] {
+  let links: string[];
+  try {
+    links = fs.readdirSync(namesDir());
+  } catch {
+    return [];
+  }
+  return links.filter((n) => {
+    try {
+      return fs.readlinkSync(path.join(namesDir(), n)) === id;
+    } catch {
+      return false;
+    }
+  });
 }
 
 function listIds(): string[] {
@@ -103,14 +193,26 @@ export function containersUsingImage(imageId: string): string[] {
   return ids;
 }
 
+export interface FindOptions {
+  /** also return a damaged record (rm, stop, kill, inspect); otherwise it is refused with a line saying how to remove it */
+  damaged?: boolean;
+}
+
 /** Finds a container by name, full ID or unique ID prefix. */
-export function findContainer(ref: string): ContainerRecord {
-  const r = tryFindContainer(ref);
+export function findContainer(ref: string, o: FindOptions = {}): ContainerRecord {
+  const r = tryFindContainer(ref, o);
   if (!r) throw new CtrError(`no such container: ${ref}`);
   return r;
 }
 
-export function tryFindContainer(ref: string): ContainerRecord | undefined {
+export function tryFindContainer(ref: string, o: FindOptions = {}): ContainerRecord | undefined {
+  const r = lookup(ref);
+  if (r?.damaged && !o.damaged)
+    throw new CtrError(`container ${ref} is damaged (${r.damaged}): remove it with \`ctr rm -f ${ref}\` (\`ctr system check\` lists what is damaged)`);
+  return r;
+}
+
+function lookup(ref: string): ContainerRecord | undefined {
   if (!ref) return undefined;
   if (!ref.includes('/')) {
     let target: string | undefined;
@@ -122,6 +224,8 @@ export function tryFindContainer(ref: string): ContainerRecord | undefined {
     if (target) {
       const r = readRecord(target);
       if (r && r.name === ref) return r;
+      // the link is all a damaged record has to go by
+      if (r?.damaged) return { ...r, name: ref };
     }
   }
   if (/^[0-9a-f]+$/.test(ref)) {
@@ -266,6 +370,8 @@ export function unpublish(rec: ContainerRecord): string[] {
   const gone = path.join(containersDir(), `.rm-${rec.id}`);
   fs.renameSync(containerDir(rec.id), gone);
   releaseName(rec.name, rec.id);
+  // a damaged record may not know all of its names: every link to it goes
+  if (rec.damaged) for (const n of namesOf(rec.id)) releaseName(n, rec.id);
   const dirs = [gone];
   try {
     fs.renameSync(monitorDir(rec.id), monitorTrash(rec.id));
@@ -291,24 +397,79 @@ function abandoned(p: string): boolean {
 
 /** Leftovers of killed creates and removals (their names are released here too). */
 export function leftovers(): string[] {
+  const dirs = leftoverDirs().map((l) => (l.what === 'runtime' ? outOfSight(l.path) : l.path));
+  releaseStaleNames();
+  return dirs;
+}
+
+/** Renames a dir to `.rm-NAME` beside it (gone from sight at once, deleted later); its path when that fails. */
+function outOfSight(p: string): string {
+  const to = path.join(path.dirname(p), `.rm-${path.basename(p)}`);
+  try {
+    fs.renameSync(p, to);
+    return to;
+  } catch {
+    return p;
+  }
+}
+
+export interface Leftover {
+  path: string;
+  /** what left it: a killed create (`create`), a killed or unfinished removal (`rm`), a removed container's runtime dir (`runtime`) */
+  what: 'create' | 'rm' | 'runtime';
+}
+
+/** What killed creates and removals left in the store and the runtime dir (changes nothing). */
+export function leftoverDirs(): Leftover[] {
+  // the runtime dirs are listed before the containers: a runtime dir is made only once its
+  // container is published, so a container listed after its runtime dir is never missed
+  const rt = runtimeEntries();
   let names: string[] = [];
   try {
     names = fs.readdirSync(containersDir());
   } catch {
-    return [];
+    /* no containers */
   }
-  const dirs = names
-    .filter((n) => n.startsWith('.rm-') || n.startsWith('.new-'))
-    .map((n) => path.join(containersDir(), n))
-    .filter((p) => (p.includes('/.rm-') ? abandoned(p) : !creatorAlive(p)));
+  const out: Leftover[] = [];
+  for (const n of names) {
+    const p = path.join(containersDir(), n);
+    if (n.startsWith('.rm-') && abandoned(p)) out.push({ path: p, what: 'rm' });
+    else if (n.startsWith('.new-') && !creatorAlive(p)) out.push({ path: p, what: 'create' });
+  }
+  for (const p of rt.trash) out.push({ path: p, what: 'rm' });
+  if (rt.dirs.size) {
+    const live = new Set<string>();
+    for (const n of names) {
+      if (n.length === 64) live.add(n.slice(0, 12));
+      else if (n.startsWith('.new-')) live.add(n.slice(5, 17));
+    }
+    for (const [short, p] of rt.dirs) if (!live.has(short)) out.push({ path: p, what: 'runtime' });
+  }
+  return out;
+}
+
+/** `<runroot>/c`: abandoned `.rm-` dirs, and the runtime dir of each container (short ID -> path). */
+function runtimeEntries(): { trash: string[]; dirs: Map<string, string> } {
+  const out = { trash: [] as string[], dirs: new Map<string, string>() };
+  const rc = path.join(context().runroot, 'c');
+  let names: string[];
   try {
-    const rc = path.join(context().runroot, 'c');
-    for (const n of fs.readdirSync(rc)) if (n.startsWith('.rm-') && abandoned(path.join(rc, n))) dirs.push(path.join(rc, n));
+    names = fs.readdirSync(rc);
   } catch {
-    /* no runtime dir */
+    return out; // no runtime dir
   }
-  releaseStaleNames();
-  return dirs;
+  for (const n of names) {
+    const p = path.join(rc, n);
+    if (n.startsWith('.rm-')) {
+      if (abandoned(p)) out.trash.push(p);
+    } else if (/^[0-9a-f]{12}$/.test(n)) out.dirs.set(n, p);
+  }
+  return out;
+}
+
+/** Whether a name link's target is a container (published, or being created by a live ctr). */
+export function nameTargetExists(target: string): boolean {
+  return beingCreated(target) || fs.existsSync(containerDir(target));
 }
 
 /** Removes name links whose container is neither published nor being created. */
@@ -323,10 +484,23 @@ function releaseStaleNames(): void {
     const link = path.join(namesDir(), n);
     try {
       const target = fs.readlinkSync(link);
-      if (!beingCreated(target) && !fs.existsSync(containerDir(target)) && fs.readlinkSync(link) === target) fs.unlinkSync(link);
+      if (!nameTargetExists(target) && fs.readlinkSync(link) === target) fs.unlinkSync(link);
     } catch {
       /* raced or not a link */
     }
+  }
+}
+
+/**
+ * Links `name` to container `id` when the name is free (system check --repair, for a record
+ * whose name lost its link); false when another container holds it.
+ */
+export function relinkName(name: string, id: string): boolean {
+  if (invalidName(name)) return false;
+  try {
+    return reserveName(name, id, false);
+  } catch {
+    return false;
   }
 }
 

@@ -16,4 +16,9 @@ export interface ContainerRecord {
   driver: string;
   autoRemove: boolean;
   bootId?: string;
+  /**
+   * Set (never stored) when container.json cannot be read: what is wrong with it. The other
+   * fields then hold what is still known from the bundle and the names index (store.ts).
+   */
+  damaged?: string;
 }

@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { containerDir } from '../container/store';
-import { pausedMarker, runtimeState } from '../container/state';
+import { pausedMarker, pauseOwner, runtimeState } from '../container/state';
 import type { ContainerRecord } from '../container/types';
 import { CtrError } from '../util/errors';
 import { forwardNotes, helperError, helperExit, runHelperSync, spawnHelper } from '../util/helper';
@@ -83,12 +83,21 @@ export function commitConfig(rec: ContainerRecord, base: ImageRuntimeConfig, cha
   return applyChanges(out, changes);
 }
 
-/** Pauses a running container for the duration of `fn` (SIGSTOP/SIGCONT of all its processes). */
+/**
+ * Pauses a running container for the duration of `fn` (SIGSTOP/SIGCONT of all its processes).
+ * The marker, written first, names this process: if it is killed before it resumes the
+ * container, the next ctr that looks at the container resumes it (container/state.ts).
+ */
 async function whilePaused<T>(rec: ContainerRecord, pause: boolean, fn: () => Promise<T>): Promise<T> {
   const st = runtimeState(rec);
   if (!pause || st.status !== 'running' || !st.pid) return fn();
-  runHelperSync(['signal-all', String(st.pid), '19']);
-  fs.writeFileSync(pausedMarker(rec.id), '');
+  fs.writeFileSync(pausedMarker(rec.id), pauseOwner('commit'));
+  try {
+    runHelperSync(['signal-all', String(st.pid), '19']);
+  } catch (e) {
+    fs.rmSync(pausedMarker(rec.id), { force: true });
+    throw e;
+  }
   try {
     return await fn();
   } finally {

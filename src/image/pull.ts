@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { CtrError } from '../util/errors';
-import { resolveImage, type ResolvedImage } from './store';
+import { DamagedImageError, resolveImage, type ResolvedImage } from './store';
 
 export type PullPolicy = 'always' | 'missing' | 'never' | 'newer';
 const POLICIES: PullPolicy[] = ['always', 'missing', 'never', 'newer'];
@@ -47,11 +47,13 @@ export function parsePullPolicy(value: string | undefined): PullPolicy {
   throw new CtrError(`invalid --pull "${value}": use always, missing, never or newer`);
 }
 
-function lookupLocal(ref: string): ResolvedImage | undefined {
+/** The local image; undefined when there is none, or its record is damaged (`damaged`: a pull replaces it). */
+function lookupLocal(ref: string): { local?: ResolvedImage; damaged?: DamagedImageError } {
   try {
-    return resolveImage(ref);
+    return { local: resolveImage(ref) };
   } catch (e) {
-    if (e instanceof CtrError && e.message.startsWith('no such image')) return undefined;
+    if (e instanceof DamagedImageError) return { damaged: e };
+    if (e instanceof CtrError && e.message.startsWith('no such image')) return {};
     throw e;
   }
 }
@@ -77,10 +79,12 @@ export async function pullImage(ref: string, opts: PullOptions = {}): Promise<Pu
  */
 export async function ensureImage(ref: string, policy: string | undefined, opts: PullOptions = {}): Promise<string | undefined> {
   const pol = parsePullPolicy(policy);
-  const local = pol === 'always' ? undefined : lookupLocal(ref);
+  const found = pol === 'always' ? {} : lookupLocal(ref);
+  const local = found.local;
   if (local && pol !== 'newer') return undefined;
   if (pol === 'never') {
     if (local) return undefined;
+    if (found.damaged) throw found.damaged;
     throw new CtrError(`no such image: ${ref} (--pull never: pull it first with ctr pull ${ref})`);
   }
   if (local && pol === 'newer') {

@@ -1,7 +1,7 @@
 /** `rmi` and `image prune`: untagging and removal, refused while containers use an image. */
 import { containersUsingImage, listContainerRecords } from '../container/store';
 import { CtrError } from '../util/errors';
-import { readImageMeta, readTags, removeTrees, resolveImage, deleteImageLocked, untagLocked, withStoreLock, listImages, collectGarbage } from './store';
+import { readImageMeta, readImageMetaChecked, readTags, removeTrees, resolveImage, deleteImageLocked, untagLocked, withStoreLock, listImages, collectGarbage } from './store';
 import type { ImageRecord } from './types';
 import { shortId, imageRows, type ImageFilter } from './view';
 
@@ -17,11 +17,12 @@ export interface RemoveEvent {
  * naming an image with several tags needs `force`.
  */
 export function removeImage(arg: string, force: boolean): RemoveEvent {
-  const r = resolveImage(arg);
+  // a damaged record can be removed (its layers go unless another image uses them)
+  const r = resolveImage(arg, { damaged: true });
   const id = r.image.id;
   const trash: string[] = [];
   const ev = withStoreLock((): RemoveEvent => {
-    if (!readImageMeta(id)) throw new CtrError(`no such image: ${arg}`);
+    if (!readImageMetaChecked(id)) throw new CtrError(`no such image: ${arg}`);
     const tags = readTags();
     const names = Object.keys(tags).filter((k) => tags[k] === id);
     if (r.via === 'tag' && r.name && names.length > 1) {

@@ -21,7 +21,7 @@ import { readJson, writeJsonAtomic } from '../state/fsatomic';
 import { processStartTime, withLockSync } from '../state/lock';
 import { CtrError, errnoCode } from '../util/errors';
 import { runHelperSync } from '../util/helper';
-import { hexOf, isSha256Digest } from './digest';
+import { chainIds, hexOf, isSha256Digest } from './digest';
 import { formatReference, hasExplicitDomain, parseReference, withDefaultTag, repositoryOf } from './reference';
 import type { ImageConfigBlob, ImageRecord, LayerRecord } from './types';
 
@@ -35,7 +35,7 @@ export const layersDir = () => path.join(storeRoot(), 'layers');
 export const imagesDir = () => path.join(storeRoot(), 'images');
 export const tmpDir = () => path.join(storeRoot(), 'tmp');
 export const leasesDir = () => path.join(storeRoot(), 'leases');
-const tagsFile = () => path.join(storeRoot(), 'tags.json');
+export const tagsFile = () => path.join(storeRoot(), 'tags.json');
 const lockFile = () => path.join(storeRoot(), 'store.lock');
 
 export function blobPath(digest: string): string {
@@ -117,6 +117,11 @@ export interface ImageMeta {
   repoDigests: string[];
   /** every name the image has had, newest first (Podman's NamesHistory) */
   namesHistory?: string[];
+  /**
+   * the names tags.json gives the image now, kept with the record so that the index can be
+   * rebuilt from the records when it is damaged (records written by older versions lack it)
+   */
+  names?: string[];
   /** image this one was built on (build), hides untagged parents from `images` without -a */
   parent?: string;
   loaded: string;
@@ -125,22 +130,178 @@ export interface ImageMeta {
 
 export type TagIndex = Record<string, string>;
 
-export function readTags(): TagIndex {
+/** The tag index as stored, or what is wrong with tags.json (undefined: the file does not exist). */
+export function readTagsFile(): { tags: TagIndex } | { damaged: string } | undefined {
+  let text: string;
   try {
-    return readJson<TagIndex>(tagsFile()) ?? {};
-  } catch {
-    throw new CtrError(`image store damaged: cannot parse ${tagsFile()}; repair or remove it (tags are lost, images stay)`);
+    text = fs.readFileSync(tagsFile(), 'utf8');
+  } catch (e) {
+    const code = errnoCode(e);
+    if (code === 'ENOENT') return undefined;
+    if (code === 'EACCES' || code === 'EPERM') throw new CtrError(`cannot read ${tagsFile()}: permission denied; the image store must belong to the user running ctr`);
+    return { damaged: `cannot be read (${code ?? (e as Error).message})` };
   }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    return { damaged: text.trim() === '' ? 'it is empty' : `not valid JSON: ${(e as Error).message}` };
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return { damaged: 'it does not hold an object' };
+  for (const [k, id] of Object.entries(v)) if (!isSha256Digest(id)) return { damaged: `the name ${JSON.stringify(k).slice(0, 80)} does not point to an image ID` };
+  return { tags: v as TagIndex };
+}
+
+/** what was wrong with tags.json when this process last read it (a change writes it whole then) */
+let tagsDamage: string | undefined;
+let tagsWarned = false;
+
+/**
+ * The tag index (name -> image ID). When tags.json is damaged, the names come from the image
+ * records themselves (the names each one keeps; see tagsFromRecords) with a one-line warning,
+ * and the next change of a name writes the index whole again (the damaged file is kept beside
+ * it as tags.json.damaged).
+ */
+export function readTags(): TagIndex {
+  const r = readTagsFile();
+  tagsDamage = r && 'damaged' in r ? r.damaged : undefined;
+  if (!r) return {};
+  if ('tags' in r) return r.tags;
+  if (!tagsWarned)
+    process.stderr.write(`warning: the image name index ${tagsFile()} is damaged (${r.damaged}); names are taken from the image records until it is written again (ctr system check --repair)\n`);
+  tagsWarned = true;
+  return tagsFromRecords();
+}
+
+/**
+ * The tag index rebuilt from the image records: each record keeps its current names
+ * (`names`); a record written before it did gives the names of its name history, each to the
+ * image that had it most recently (the lowest position, then the latest image), which may
+ * bring back a name removed since.
+ */
+export function tagsFromRecords(): TagIndex {
+  const exact = new Map<string, { id: string; loaded: string }>();
+  const guessed = new Map<string, { id: string; rank: number; loaded: string }>();
+  for (const hex of listImageHexes()) {
+    const meta = readImageMeta(hex);
+    if (!meta) continue;
+    const loaded = typeof meta.loaded === 'string' ? meta.loaded : '';
+    if (Array.isArray(meta.names)) {
+      for (const name of meta.names) {
+        if (typeof name !== 'string') continue;
+        const b = exact.get(name);
+        if (!b || loaded > b.loaded) exact.set(name, { id: meta.id, loaded });
+      }
+      continue;
+    }
+    (meta.namesHistory ?? []).forEach((name, rank) => {
+      if (typeof name !== 'string') return;
+      const b = guessed.get(name);
+      if (!b || rank < b.rank || (rank === b.rank && loaded > b.loaded)) guessed.set(name, { id: meta.id, rank, loaded });
+    });
+  }
+  const all = new Map<string, string>();
+  for (const [name, b] of guessed) all.set(name, b.id);
+  for (const [name, b] of exact) all.set(name, b.id);
+  const out: TagIndex = {};
+  for (const name of [...all.keys()].sort()) out[name] = all.get(name)!;
+  return out;
 }
 
 function writeTags(t: TagIndex): void {
+  if (tagsDamage !== undefined) {
+    try {
+      fs.copyFileSync(tagsFile(), `${tagsFile()}.damaged`);
+    } catch {
+      /* gone meanwhile */
+    }
+    tagsDamage = undefined;
+  }
   writeJsonAtomic(tagsFile(), t);
 }
 
-export function readImageMeta(idOrHex: string): ImageMeta | undefined {
+/** Writes the tag index (system check --repair); a damaged one is kept as tags.json.damaged. */
+export function writeTagsLocked(t: TagIndex): void {
+  const r = readTagsFile();
+  if (r && 'damaged' in r) tagsDamage = r.damaged;
+  writeTags(t);
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** What makes a parsed image.json unusable (the fields ctr relies on), or undefined. */
+function imageMetaProblem(v: unknown, hex: string): string | undefined {
+  if (!isObj(v)) return 'does not hold an object';
+  if (v.id !== `sha256:${hex}`) return 'holds another ID';
+  if (!isObj(v.config) || !isObj(v.config.rootfs) || !Array.isArray(v.config.rootfs.diff_ids)) return 'has no valid "config"';
+  if (!isObj(v.configBlob) || typeof v.configBlob.digest !== 'string') return 'has no valid "configBlob"';
+  if (!Array.isArray(v.layers) || !v.layers.every((l) => isObj(l) && typeof l.chainId === 'string' && typeof l.diffId === 'string'))
+    return 'has no valid "layers"';
+  if (v.repoDigests !== undefined && !Array.isArray(v.repoDigests)) return 'has no valid "repoDigests"';
+  return undefined;
+}
+
+/** An image record as stored: its meta, what is wrong with its image.json, or undefined (no such image). */
+export function readImageMetaChecked(idOrHex: string): { meta: ImageMeta } | { damaged: string } | undefined {
   const hex = hexOf(idOrHex);
+  const dir = path.join(imagesDir(), hex);
+  let text: string;
   try {
-    return readJson<ImageMeta>(path.join(imagesDir(), hex, 'image.json'));
+    text = fs.readFileSync(path.join(dir, 'image.json'), 'utf8');
+  } catch (e) {
+    const code = errnoCode(e);
+    if ((code === 'ENOENT' || code === 'ENOTDIR') && !fs.existsSync(dir)) return undefined;
+    return { damaged: code === 'ENOENT' ? 'image.json is missing' : `image.json cannot be read (${code ?? (e as Error).message})` };
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    return { damaged: text.trim() === '' ? 'image.json is empty' : `image.json is not valid JSON (${(e as Error).message})` };
+  }
+  const problem = imageMetaProblem(v, hex);
+  return problem === undefined ? { meta: v as ImageMeta } : { damaged: `image.json ${problem}` };
+}
+
+/** The image's record; undefined when there is no such image or its record is damaged. */
+export function readImageMeta(idOrHex: string): ImageMeta | undefined {
+  const r = readImageMetaChecked(idOrHex);
+  return r && 'meta' in r ? r.meta : undefined;
+}
+
+const warnedImages = new Set<string>();
+/** One line on stderr per damaged image record (per process). */
+function warnDamagedImage(hex: string, why: string): void {
+  if (warnedImages.has(hex)) return;
+  warnedImages.add(hex);
+  process.stderr.write(
+    `warning: image ${hex.slice(0, 12)} is damaged (${path.join(imagesDir(), hex)}: ${why}); pull it again, or remove it with ctr rmi ${hex.slice(0, 12)} (ctr system check --repair)\n`,
+  );
+}
+
+/** An image whose image.json is damaged: `resolveImage` names it so instead of "no such image". */
+export class DamagedImageError extends CtrError {
+  constructor(
+    readonly ref: string,
+    readonly imageId: string,
+    readonly why: string,
+  ) {
+    super(`image ${ref} is damaged (${path.join(imagesDir(), hexOf(imageId))}: ${why}): pull it again, or remove it with ctr rmi ${ref}`);
+  }
+}
+
+/**
+ * The chain IDs of an image's layers from its config blob (the blob is the image ID), for an
+ * image whose record is damaged; undefined when the config blob is missing or unreadable.
+ */
+export function layersFromConfig(idOrHex: string): { config: ImageConfigBlob; chains: string[]; size: number } | undefined {
+  try {
+    const file = blobPath(`sha256:${hexOf(idOrHex)}`);
+    const buf = fs.readFileSync(file);
+    const config = JSON.parse(buf.toString('utf8')) as ImageConfigBlob;
+    const diffIds = config?.rootfs?.diff_ids;
+    if (!Array.isArray(diffIds) || !diffIds.every((d) => isSha256Digest(d))) return undefined;
+    return { config, chains: chainIds(diffIds), size: buf.length };
   } catch {
     return undefined;
   }
@@ -184,26 +345,51 @@ export function toRecord(meta: ImageMeta, repoTags: string[]): ImageRecord {
   return rec;
 }
 
-/** Every complete image, unordered. */
+/** Every complete image, unordered. A damaged record is left out, with a warning on stderr. */
 export function listImages(): ImageRecord[] {
   const byImage = tagsByImage(readTags());
   const out: ImageRecord[] = [];
   for (const hex of listImageHexes()) {
-    const meta = readImageMeta(hex);
-    if (!meta) continue;
-    out.push(toRecord(meta, byImage.get(meta.id) ?? []));
+    const r = readImageMetaChecked(hex);
+    if (!r) continue;
+    if ('damaged' in r) {
+      warnDamagedImage(hex, r.damaged);
+      continue;
+    }
+    out.push(toRecord(r.meta, byImage.get(r.meta.id) ?? []));
   }
   return out;
 }
 
-function imageById(id: string, tags?: TagIndex): ImageRecord | undefined {
-  const meta = readImageMeta(id);
-  if (!meta) return undefined;
+/** Whether an image record is there, damaged or not. */
+const present = (id: string) => readImageMetaChecked(id) !== undefined;
+
+/**
+ * The image with this ID; undefined when there is none. A damaged record is refused
+ * (DamagedImageError naming `ref`), or with `damaged` given as a record that has only the ID,
+ * the names and `damaged` (what rmi needs).
+ */
+function imageById(id: string, tags: TagIndex | undefined, ref: string, o: ResolveOptions = {}): ImageRecord | undefined {
+  const r = readImageMetaChecked(id);
+  if (!r) return undefined;
   const t = tags ?? readTags();
+  if ('damaged' in r) {
+    const full = `sha256:${hexOf(id)}`;
+    if (!o.damaged) throw new DamagedImageError(ref, full, r.damaged);
+    const names = Object.keys(t).filter((k) => t[k] === full);
+    const config: ImageConfigBlob = { architecture: '', os: '', rootfs: { type: 'layers', diff_ids: [] } };
+    return { id: full, repoTags: names, repoDigests: [], config, layers: [], size: 0, loaded: '', damaged: r.damaged };
+  }
+  const meta = r.meta;
   return toRecord(
     meta,
     Object.keys(t).filter((k) => t[k] === meta.id),
   );
+}
+
+export interface ResolveOptions {
+  /** also resolve an image whose record is damaged (rmi); otherwise DamagedImageError */
+  damaged?: boolean;
 }
 
 export interface ResolvedImage {
@@ -220,7 +406,7 @@ export interface ResolvedImage {
  * image whose name ends with the same path and tag ("foo" finds "localhost/foo:latest")
  * when exactly one does.
  */
-export function resolveImage(ref: string): ResolvedImage {
+export function resolveImage(ref: string, o: ResolveOptions = {}): ResolvedImage {
   const input = ref.trim();
   if (input === '') throw new CtrError('image name must not be empty');
   const tags = readTags();
@@ -228,7 +414,7 @@ export function resolveImage(ref: string): ResolvedImage {
   const idm = /^(?:sha256:)?([a-f0-9]{64})$/.exec(input);
   if (idm) idHex = idm[1];
   if (idHex) {
-    const img = imageById(idHex, tags);
+    const img = imageById(idHex, tags, input, o);
     if (img) return { image: img, via: 'id' };
   }
   let parsed;
@@ -255,7 +441,7 @@ export function resolveImage(ref: string): ResolvedImage {
       const name = formatReference(withDefaultTag(parsed));
       const id = tags[name];
       if (id) {
-        const img = imageById(id, tags);
+        const img = imageById(id, tags, input, o);
         if (img) return { image: img, via: 'tag', name };
       }
       if (!hasExplicitDomain(input)) {
@@ -266,11 +452,11 @@ export function resolveImage(ref: string): ResolvedImage {
           const i = k.lastIndexOf(':');
           if (i < 0 || k.slice(i + 1) !== tag) return false;
           const repo = k.slice(0, i);
-          return repo.endsWith('/' + rest) && imageById(tags[k]!, tags) !== undefined;
+          return repo.endsWith('/' + rest) && present(tags[k]!);
         });
         const ids = new Set(hits.map((h) => tags[h]));
         if (ids.size === 1) {
-          const img = imageById(tags[hits[0]!]!, tags);
+          const img = imageById(tags[hits[0]!]!, tags, input, o);
           if (img) return { image: img, via: 'tag', name: hits[0]! };
         } else if (ids.size > 1) {
           throw new CtrError(`short name "${input}" matches several images (${hits.join(', ')}); use the full name`);
@@ -282,9 +468,9 @@ export function resolveImage(ref: string): ResolvedImage {
   const pm = /^(?:sha256:)?([a-f0-9]{1,64})$/.exec(input);
   if (pm) {
     const prefix = pm[1]!;
-    const hits = listImageHexes().filter((h) => h.startsWith(prefix) && readImageMeta(h) !== undefined);
+    const hits = listImageHexes().filter((h) => h.startsWith(prefix) && present(h));
     if (hits.length === 1) {
-      const img = imageById(hits[0]!, tags);
+      const img = imageById(hits[0]!, tags, input, o);
       if (img) return { image: img, via: 'id' };
     }
     if (hits.length > 1) throw new CtrError(`image ID prefix "${input}" is ambiguous: it matches ${hits.length} images; give more digits`);
@@ -300,27 +486,41 @@ export function findImage(ref: string): ImageRecord {
 
 // ---------------------------------------------------------------- changes (all under the store lock)
 
-/** Points `names` (normalised tag references) at image `id`; returns the images that lost a name. */
+/** Points `names` (normalised tag references) at image `id`. */
 export function setTagsLocked(id: string, names: string[]): void {
   const tags = readTags();
-  let changed = false;
+  const touched = new Set<string>();
   for (const n of names) {
     if (tags[n] !== id) {
+      if (tags[n]) touched.add(tags[n]!); // the image that loses the name
       tags[n] = id;
-      changed = true;
+      touched.add(id);
     }
   }
-  if (changed) writeTags(tags);
-  if (names.length) {
-    const meta = readImageMeta(id);
-    if (meta) {
-      const hist = [...names.slice().reverse(), ...(meta.namesHistory ?? []).filter((n) => !names.includes(n))];
-      if (JSON.stringify(hist) !== JSON.stringify(meta.namesHistory ?? [])) {
-        meta.namesHistory = hist;
-        writeJsonAtomic(path.join(imagesDir(), hexOf(id), 'image.json'), meta);
-      }
-    }
-  }
+  // a damaged index read above is written whole again by any change
+  if (touched.size || tagsDamage !== undefined) writeTags(tags);
+  if (names.length) touched.add(id);
+  for (const img of touched)
+    updateMetaLocked(img, (meta) => {
+      if (img === id) meta.namesHistory = [...names.slice().reverse(), ...(meta.namesHistory ?? []).filter((n) => !names.includes(n))];
+      meta.names = namesIn(tags, img);
+    });
+}
+
+/** The names the index gives image `id`, sorted. */
+function namesIn(tags: TagIndex, id: string): string[] {
+  return Object.keys(tags)
+    .filter((k) => tags[k] === id)
+    .sort();
+}
+
+/** Changes an image record (when it exists and is readable); written only when `fn` changed it. */
+function updateMetaLocked(id: string, fn: (meta: ImageMeta) => void): void {
+  const meta = readImageMeta(id);
+  if (!meta) return;
+  const before = JSON.stringify(meta);
+  fn(meta);
+  if (JSON.stringify(meta) !== before) writeJsonAtomic(path.join(imagesDir(), hexOf(id), 'image.json'), meta);
 }
 
 export function tagImage(id: string, names: string[]): void {
@@ -330,17 +530,20 @@ export function tagImage(id: string, names: string[]): void {
   });
 }
 
-/** Removes names from the tag index; returns the ones that were there. */
-export function untagLocked(names: string[]): string[] {
+/** Removes names from the tag index; returns the ones that were there. `deleting`: an image about to go (its record is not updated). */
+export function untagLocked(names: string[], deleting?: string): string[] {
   const tags = readTags();
   const gone: string[] = [];
+  const touched = new Set<string>();
   for (const n of names) {
     if (n in tags) {
+      touched.add(tags[n]!);
       delete tags[n];
       gone.push(n);
     }
   }
-  if (gone.length) writeTags(tags);
+  if (gone.length || tagsDamage !== undefined) writeTags(tags);
+  for (const img of touched) if (img !== deleting) updateMetaLocked(img, (meta) => void (meta.names = namesIn(tags, img)));
   return gone;
 }
 
@@ -365,9 +568,15 @@ export function commitImage(meta: ImageMeta, names: string[]): { missingLayers: 
         writeJsonAtomic(path.join(dir, 'image.json'), existing);
       }
     } else {
+      // a record that cannot be read is replaced whole (a pull of the image repairs it)
+      const damaged = fs.existsSync(dir) ? path.join(imagesDir(), tempName('.rm')) : undefined;
+      if (damaged) fs.renameSync(dir, damaged);
       const tmp = path.join(imagesDir(), tempName('.tmp'));
       fs.mkdirSync(tmp, { mode: 0o700 });
       if (names.length) meta = { ...meta, namesHistory: [...names.slice().reverse(), ...(meta.namesHistory ?? []).filter((n) => !names.includes(n))] };
+      // its names once setTagsLocked below has run (a replaced damaged record keeps the ones the index gives it)
+      const tags = readTags();
+      meta = { ...meta, names: [...new Set([...names, ...namesIn(tags, meta.id)])].sort() };
       writeJsonAtomic(path.join(tmp, 'image.json'), meta);
       // names first, the image dir last: a kill in between leaves names that point nowhere
       // (ignored, swept by GC), never a complete image without its names
@@ -378,6 +587,7 @@ export function commitImage(meta: ImageMeta, names: string[]): { missingLayers: 
         fs.rmSync(tmp, { recursive: true, force: true });
         throw e;
       }
+      if (damaged) fs.rmSync(damaged, { recursive: true, force: true });
       return { missingLayers: [], missingBlobs: [] };
     }
     setTagsLocked(meta.id, names);
@@ -392,7 +602,7 @@ export function commitImage(meta: ImageMeta, names: string[]): { missingLayers: 
 export function deleteImageLocked(id: string): { untagged: string[]; trash: string[] } {
   const tags = readTags();
   const names = Object.keys(tags).filter((k) => tags[k] === id);
-  untagLocked(names);
+  untagLocked(names, id);
   const dir = path.join(imagesDir(), hexOf(id));
   const trash: string[] = [];
   const moved = path.join(imagesDir(), tempName('.rm'));
@@ -494,12 +704,22 @@ function readdirSafe(d: string): string[] {
 export function sweepUnreferencedLocked(): string[] {
   const layers = new Set<string>();
   const blobs = new Set<string>();
+  // A damaged image record keeps what it may use: the layers its config blob names; all the
+  // layers when that is unreadable too; the blobs (its compressed layers are not known)
+  // until it is repaired or removed.
+  let keepAllLayers = false;
+  let keepAllBlobs = false;
   for (const hex of listImageHexes()) {
-    const meta = readImageMeta(hex);
-    if (!meta) {
-      // a dir without a readable image.json is garbage unless being written (never under its final name)
+    const r = readImageMetaChecked(hex);
+    if (!r) continue;
+    if ('damaged' in r) {
+      keepAllBlobs = true;
+      const c = layersFromConfig(hex);
+      if (c) for (const chain of c.chains) layers.add(hexOf(chain));
+      else keepAllLayers = true;
       continue;
     }
+    const meta = r.meta;
     for (const l of meta.layers) {
       layers.add(hexOf(l.chainId));
       if (l.blob) blobs.add(hexOf(l.blob.digest));
@@ -530,7 +750,7 @@ export function sweepUnreferencedLocked(): string[] {
   for (const n of readdirSafe(layersDir())) {
     const p = path.join(layersDir(), n);
     if (/^[a-f0-9]{64}$/.test(n)) {
-      if (!layers.has(n)) {
+      if (!layers.has(n) && !keepAllLayers) {
         const moved = path.join(layersDir(), tempName('.rm'));
         try {
           fs.renameSync(p, moved);
@@ -546,7 +766,7 @@ export function sweepUnreferencedLocked(): string[] {
   for (const n of readdirSafe(blobsDir())) {
     const p = path.join(blobsDir(), n);
     if (/^[a-f0-9]{64}$/.test(n)) {
-      if (!blobs.has(n)) {
+      if (!blobs.has(n) && !keepAllBlobs) {
         try {
           fs.unlinkSync(p);
         } catch {
@@ -613,7 +833,7 @@ export function collectGarbage(o: { always?: boolean } = {}): void {
 }
 
 /** A `.tmp-`/`.rm-` name whose maker is gone. */
-function deadTempName(n: string): boolean {
+export function deadTempName(n: string): boolean {
   return (n.startsWith('.tmp-') || n.startsWith('.rm-')) && !ownerAliveOf(n);
 }
 

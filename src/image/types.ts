@@ -55,6 +55,8 @@ export interface ImageRecord {
   parent?: string;
   /** every name the image has had, newest first (added by the image store) */
   namesHistory?: string[];
+  /** set when the image's record cannot be read (resolveImage with `damaged`): what is wrong */
+  damaged?: string;
 }
 
 export interface RootfsSpec {

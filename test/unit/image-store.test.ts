@@ -17,8 +17,13 @@ import {
   listImages,
   readLease,
   resolveImage,
+  readImageMeta,
+  readTags,
   setTagsLocked,
+  tagsFromRecords,
+  untagLocked,
   withStoreLock,
+  DamagedImageError,
   type ImageMeta,
 } from '../../src/image/store';
 
@@ -150,5 +155,76 @@ describe('lease files', () => {
     expect(readLease(`{"layers":["${a}"],"blobs":[]}\n{"layers":[],"blo`)).toEqual({ layers: [a], blobs: [] });
     expect(readLease(`{\n "layers": [\n  "${a}"\n ],\n "blobs": []\n}\n`)).toEqual({ layers: [a], blobs: [] });
     expect(readLease('')).toEqual({ layers: [], blobs: [] });
+  });
+});
+
+describe('damaged records', () => {
+  const tagsFile = () => path.join(root, 'tags.json');
+  const imageFile = (id: string) => path.join(imagesDir(), id.slice(7), 'image.json');
+
+  it('each record keeps its current names: a moved or removed name leaves the record it left', () => {
+    expect(readImageMeta(ID1)!.names).toEqual(['docker.io/library/one:latest', 'localhost/solo:1']);
+    withStoreLock(() => setTagsLocked(ID2, ['localhost/solo:1']));
+    expect(readImageMeta(ID1)!.names).toEqual(['docker.io/library/one:latest']);
+    expect(readImageMeta(ID2)!.names).toEqual(['localhost/solo:1', 'quay.io/x/two:latest']);
+    withStoreLock(() => untagLocked(['localhost/solo:1']));
+    expect(readImageMeta(ID2)!.names).toEqual(['quay.io/x/two:latest']);
+    // the history keeps every name; the rebuilt index only the current ones
+    expect(readImageMeta(ID2)!.namesHistory).toContain('localhost/solo:1');
+    expect(tagsFromRecords()).toEqual(readTags());
+    withStoreLock(() => setTagsLocked(ID1, ['localhost/solo:1']));
+  });
+
+  it('a damaged tags.json: names come from the records, the next change writes the index again', () => {
+    const before = readTags();
+    const err = process.stderr.write;
+    const lines: string[] = [];
+    process.stderr.write = ((s: string) => (lines.push(String(s)), true)) as typeof process.stderr.write;
+    try {
+      fs.writeFileSync(tagsFile(), '{"docker.io/library/one:latest": "sha2');
+      expect(readTags()).toEqual(before);
+      expect(findImage('two').id).toBe(ID2);
+      expect(lines.join('')).toMatch(/^warning: the image name index .*tags\.json is damaged/);
+      expect(lines).toHaveLength(1);
+      withStoreLock(() => setTagsLocked(ID2, ['quay.io/x/two:2']));
+      expect(JSON.parse(fs.readFileSync(tagsFile(), 'utf8'))).toEqual({ ...before, 'quay.io/x/two:2': ID2 });
+      expect(fs.readFileSync(`${tagsFile()}.damaged`, 'utf8')).toMatch(/sha2$/);
+      withStoreLock(() => untagLocked(['quay.io/x/two:2']));
+    } finally {
+      process.stderr.write = err;
+    }
+  });
+
+  it('a damaged image.json: left out of the list, named by lookups, resolvable for rmi, its layers kept by GC', () => {
+    const good = fs.readFileSync(imageFile(ID2));
+    const err = process.stderr.write;
+    const lines: string[] = [];
+    process.stderr.write = ((s: string) => (lines.push(String(s)), true)) as typeof process.stderr.write;
+    try {
+      fs.writeFileSync(imageFile(ID2), '');
+      expect(listImages().map((i) => i.id)).toEqual([ID1]);
+      expect(lines.join('')).toMatch(new RegExp(`^warning: image ${ID2.slice(7, 19)} is damaged .*image\\.json is empty`));
+      expect(() => findImage('two')).toThrow(DamagedImageError);
+      expect(() => findImage('two')).toThrow(/image two is damaged .*ctr rmi two/);
+      const r = resolveImage('two', { damaged: true });
+      expect(r.image.id).toBe(ID2);
+      expect(r.image.damaged).toMatch(/empty/);
+      expect(r.image.repoTags).toEqual(['quay.io/x/two:latest']);
+      // its config blob cannot say which layers it uses: no layer is collected meanwhile
+      // (e: an unreferenced layer the earlier test left)
+      fs.mkdirSync(path.join(layersDir(), hex('e')), { recursive: true });
+      fs.writeFileSync(path.join(leasesDir(), '999999999-1-eeee.json'), '{"layers":[],"blobs":[]}\n');
+      collectGarbage();
+      expect(fs.readdirSync(layersDir()).sort()).toEqual([hex('a'), hex('b'), hex('e')]);
+      expect(fs.existsSync(path.join(blobsDir(), hex('b')))).toBe(true);
+      fs.writeFileSync(imageFile(ID2), '[1]');
+      expect(resolveImage('two', { damaged: true }).image.damaged).toMatch(/does not hold an object/);
+    } finally {
+      process.stderr.write = err;
+      fs.writeFileSync(imageFile(ID2), good);
+    }
+    expect(listImages()).toHaveLength(2);
+    collectGarbage({ always: true });
+    expect(fs.readdirSync(layersDir()).sort()).toEqual([hex('a'), hex('b')]);
   });
 });

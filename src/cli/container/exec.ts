@@ -29,6 +29,12 @@ export class ExecCommand extends Command {
   async execute(): Promise<number> {
     const rec = findContainer(this.container);
     const st = runtimeState(rec);
+    if (st.status === 'paused')
+      throw new CtrError(
+        st.pausedBy
+          ? `container ${this.container} is paused by ctr ${st.pausedBy.command} (pid ${st.pausedBy.pid}) until it has finished; try again then`
+          : `container ${this.container} is paused; unpause it first (ctr unpause ${this.container})`,
+      );
     if (st.status !== 'running') throw new CtrError(`container ${this.container} is not running (it is ${st.status}); start it first`);
     if (this.user !== undefined) checkUser(this.user);
     if (this.workdir !== undefined && !this.workdir.startsWith('/')) throw new CtrError(`invalid working directory "${this.workdir}": it must be absolute`);

@@ -47,6 +47,8 @@ export function inspectContainer(rec: ContainerRecord): Record<string, unknown> 
     Mounts: rec.mounts,
     Config: rec.config,
     NetworkSettings: { Networks: {}, Ports: {}, SandboxKey: st.pid ? `/proc/${st.pid}/ns/net` : '' },
+    // what cannot be read of the container's files (only when something is damaged)
+    ...(rec.damaged || st.damaged ? { Damaged: [rec.damaged, st.damaged].filter(Boolean).join('; ') } : {}),
   };
 }
 
@@ -63,7 +65,7 @@ export class InspectContainerCommand extends Command {
     let failed = false;
     const isPlain = this.path.length === 1; // `ctr inspect` also finds images
     for (const n of this.names) {
-      const rec = this.type === 'image' ? undefined : tryFindContainer(n);
+      const rec = this.type === 'image' ? undefined : tryFindContainer(n, { damaged: true });
       if (rec) {
         out.push(inspectContainer(rec));
         continue;

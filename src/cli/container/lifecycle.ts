@@ -2,7 +2,7 @@ import { Command, Option } from 'clipanion';
 import * as fs from 'node:fs';
 import { CtrError } from '../../util/errors';
 import { attachRunning, killContainer, lockStarts, startAttached, startDetached, stopContainer, waitContainer } from '../../container/runtime';
-import { isActive, pausedMarker, runtimeState } from '../../container/state';
+import { isActive, pausedMarker, pauseOwner, runtimeState } from '../../container/state';
 import { containerDir, findContainer, renameContainer } from '../../container/store';
 import { parseSignal } from '../../container/options';
 import { removeContainersAsync, throwIfErrors } from '../../container/rm';
@@ -64,7 +64,7 @@ export class StopCommand extends Command {
         await stopContainer(rec, stopSignalOf(rec), t);
         this.context.stdout.write(ref + '\n');
       },
-      { parallel: true },
+      { parallel: true, damaged: true },
     );
   }
 }
@@ -77,11 +77,16 @@ export class KillCommand extends Command {
   containers = Option.Rest({ required: 1 });
   async execute(): Promise<number> {
     const sig = parseSignal(this.signal);
-    return eachContainer(this.containers, this.context.stderr, async (rec, ref) => {
-      if (!isActive(runtimeState(rec))) throw new CtrError(`cannot kill container ${ref}: it is not running`);
-      await killContainer(rec, sig);
-      this.context.stdout.write(ref + '\n');
-    });
+    return eachContainer(
+      this.containers,
+      this.context.stderr,
+      async (rec, ref) => {
+        if (!isActive(runtimeState(rec))) throw new CtrError(`cannot kill container ${ref}: it is not running`);
+        await killContainer(rec, sig);
+        this.context.stdout.write(ref + '\n');
+      },
+      { damaged: true },
+    );
   }
 }
 
@@ -102,7 +107,7 @@ export class RmCommand extends Command {
     let failed = 0;
     for (const ref of refs) {
       try {
-        recs.push(findContainer(ref));
+        recs.push(findContainer(ref, { damaged: true }));
       } catch (e) {
         failed++;
         this.context.stderr.write(`Error: ${(e as Error).message}\n`);
@@ -128,10 +133,15 @@ export class WaitCommand extends Command {
   static override usage = Command.Usage({ description: 'Block until containers stop, then print their exit codes' });
   containers = Option.Rest({ required: 1 });
   async execute(): Promise<number> {
-    return eachContainer(this.containers, this.context.stderr, async (rec) => {
-      const code = await waitContainer(rec);
-      this.context.stdout.write(`${code}\n`);
-    });
+    return eachContainer(
+      this.containers,
+      this.context.stderr,
+      async (rec) => {
+        const code = await waitContainer(rec);
+        this.context.stdout.write(`${code}\n`);
+      },
+      { damaged: true },
+    );
   }
 }
 
@@ -164,14 +174,30 @@ export class RenameCommand extends Command {
   }
 }
 
-/** pause/unpause: the cgroup freezer needs a delegated cgroup; otherwise SIGSTOP/SIGCONT every process. */
+/**
+ * pause/unpause: the cgroup freezer needs a delegated cgroup; otherwise SIGSTOP/SIGCONT every
+ * process. The marker names us while we stop the processes, so that a pause killed half-way
+ * is undone by the next command (state.ts); then it becomes the user's pause (empty).
+ */
 function setPaused(rec: ContainerRecord, pause: boolean): void {
   const st = runtimeState(rec);
   if (pause && st.status !== 'running') throw new CtrError(`cannot pause container ${rec.name}: it is ${st.status}`);
   if (!pause && st.status !== 'paused') throw new CtrError(`cannot unpause container ${rec.name}: it is not paused`);
-  runHelperSync(['signal-all', String(st.pid), pause ? '19' : '18']);
-  if (pause) fs.writeFileSync(pausedMarker(rec.id), '');
-  else fs.rmSync(pausedMarker(rec.id), { force: true });
+  if (!pause && st.pausedBy)
+    throw new CtrError(`cannot unpause container ${rec.name}: ctr ${st.pausedBy.command} (pid ${st.pausedBy.pid}) is pausing it and resumes it when done`);
+  if (pause) {
+    fs.writeFileSync(pausedMarker(rec.id), pauseOwner('pause'));
+    try {
+      runHelperSync(['signal-all', String(st.pid), '19']);
+    } catch (e) {
+      fs.rmSync(pausedMarker(rec.id), { force: true });
+      throw e;
+    }
+    fs.writeFileSync(pausedMarker(rec.id), '');
+  } else {
+    runHelperSync(['signal-all', String(st.pid), '18']);
+    fs.rmSync(pausedMarker(rec.id), { force: true });
+  }
 }
 
 export class PauseCommand extends Command {
@@ -224,7 +250,8 @@ export class PruneCommand extends Command {
     const unlock = lockStarts(all);
     let result: Awaited<ReturnType<typeof removeContainersAsync>>;
     try {
-      result = await removeContainersAsync(all.filter((r) => !isActive(runtimeState(r))), { force: false });
+      // a damaged record is left for `rm -f` or `system check --repair`, which say what they remove
+      result = await removeContainersAsync(all.filter((r) => !r.damaged && !isActive(runtimeState(r))), { force: false });
     } finally {
       unlock();
     }

@@ -7,6 +7,11 @@ import { CtrError } from '../../util/errors';
 import { resolveImage } from '../../image/store';
 import { containerSizes } from '../../container/size';
 
+/** STATUS of a container; a damaged record says so first ("Damaged (Up 2 minutes)"). */
+export function psStatus(rec: ContainerRecord, st: RuntimeState, now = Date.now()): string {
+  return rec.damaged ? `Damaged (${statusText(st, now)})` : statusText(st, now);
+}
+
 export function statusText(st: RuntimeState, now = Date.now()): string {
   switch (st.status) {
     case 'created':
@@ -111,6 +116,16 @@ function matches(rec: ContainerRecord, st: RuntimeState, filters: Filter[]): boo
   return true;
 }
 
+/** The image of a damaged record (known by ID from its bundle): its first name, else the short ID. */
+function damagedImageName(rec: ContainerRecord): string {
+  if (!rec.image) return '';
+  try {
+    return resolveImage(rec.image).image.repoTags[0] ?? rec.imageName;
+  } catch {
+    return rec.imageName;
+  }
+}
+
 const imageSizes = new Map<string, number>();
 /** Unpacked size of the container's image (0 when the image is gone). */
 function imageSize(id: string): number {
@@ -161,12 +176,12 @@ export class PsCommand extends Command {
     const now = Date.now();
     const rows = items.map(({ rec, st }) => ({
       ID: this.noTrunc ? rec.id : rec.id.slice(0, 12),
-      Image: rec.imageName,
+      Image: rec.damaged ? damagedImageName(rec) : rec.imageName,
       ImageID: rec.image,
       Command: commandText(rec, this.noTrunc),
       CreatedAt: goTime(rec.created),
       RunningFor: `${humanDuration(now - Date.parse(rec.created))} ago`,
-      Status: statusText(st, now),
+      Status: psStatus(rec, st, now),
       State: st.status,
       Ports: '',
       Names: rec.name,
