@@ -68,6 +68,12 @@ describe.skipIf(!ready)(`a user without sub-IDs (${NOSUB})`, () => {
     const warnings = errLines(l).filter((x) => x.startsWith('warning:'));
     expect(warnings, l.stderr).toHaveLength(1);
     expect(warnings[0]).toMatch(new RegExp(`no subordinate IDs for ${NOSUB} in /etc/subuid.*single-ID mapping.*usermod --add-subuids`));
+    // the image's app user (1000) is not mapped and 65534 neither: those files stay root's, one note says so
+    const notes = errLines(l).filter((x) => x.startsWith('note:'));
+    expect(notes, l.stderr).toHaveLength(1);
+    expect(notes[0]).toMatch(/^note: 1 entry is owned by IDs outside this user namespace \(it maps UIDs 0-0, GIDs 0-0; first: home\/app\/, 1000:1000\): it belongs to root \(65534 is not mapped either\) instead, without set-ID bits or file capabilities$/);
+    const home = await u.run(['run', '--rm', 'busybox', 'stat', '-c', '%u:%g %a', '/home/app']);
+    expect(home.stdout, describeResult('stat', home)).toBe('0:0 755\n');
     const r = await u.run(['run', '--rm', 'busybox', 'sh', '-c', 'id -u; cat /proc/self/uid_map']);
     expect(r.code, describeResult('run', r)).toBe(0);
     expect(r.stderr).not.toMatch(/warning/); // said once, when the namespace was made
