@@ -170,7 +170,7 @@ describe('--pids-limit', () => {
   it('0 and -1 mean no limit (recorded as 0, no warning); unset is null', async () => {
     for (const v of ['0', '-1']) {
       const name = uniqueName('pids');
-      const r = ok(await ctr.run(['create', '--name', name, `--pids-limit=${v}`, 'busybox', 'true']), `create --pids-limit=${v}`);
+      const r = ok(await ctr.run(['create', '--name', name, '--pids-limit', v, 'busybox', 'true']), `create --pids-limit ${v}`);
       expect(r.stderr).toBe('');
       expect(ok(await ctr.run(['inspect', '-f', '{{.HostConfig.PidsLimit}}', name]), 'inspect').stdout).toBe('0\n');
       ok(await ctr.run(['rm', name]), 'rm');
