@@ -413,6 +413,7 @@ void container_main(struct init_ctx *c) {
   }
   int keep[1] = {E};
   close_fds_except(keep, 1);
+  if (s->ns_new & CLONE_NEWUSER) idmap_child_wait(E); /* a user namespace of its own: its maps first */
 
   /* slirp4netns gets our network namespace from the monitor as an open fd, made now: once we
      have switched to a non-root user (below), /proc/PID/ns/net is no longer open to it */

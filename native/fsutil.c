@@ -81,18 +81,20 @@ __attribute__((noreturn)) static void mfail(const char *what) {
   die(125, "mkrootfs: %s: %s: %s", *M.path ? show(M.path) : "/", what, strerror(e));
 }
 
-/* IDs the namespace does not map (overflow IDs seen in the layer) keep the current owner */
-static void m_chown(int r) {
+/* IDs the namespace does not map (overflow IDs seen in the layer) keep the current owner, and
+   such an entry gets no set-ID bit nor file capability (as in untar). Returns 1 then. */
+static int m_chown(int r) {
   if (r < 0 && errno != EINVAL && errno != EPERM) mfail("chown");
   if (r < 0) M.chown_fail++;
+  return r < 0;
 }
 
-static void copy_xattrs(int sfd, int sdir, const char *sname, int dfd, int ddir, const char *dname) {
+static void copy_xattrs(int sfd, int sdir, const char *sname, int dfd, int ddir, const char *dname, int strip) {
   char *names;
   ssize_t n = xa_list(sfd, sdir, sname, &names);
   if (n <= 0) return;
   for (char *k = names; k < names + n; k += strlen(k) + 1) {
-    if (!*k || xa_is_overlay(k)) continue;
+    if (!*k || xa_is_overlay(k) || (strip && strcmp(k, "security.capability") == 0)) continue;
     unsigned char *v;
     ssize_t vl = xa_get(sfd, sdir, sname, k, &v);
     if (vl < 0) continue;
@@ -196,10 +198,10 @@ static void copy_dir_entry(int sfd, int dfd, const char *n, const struct stat *s
     }
     closedir(d);
   }
-  m_chown(fchown(ndfd, st->st_uid, st->st_gid));
-  copy_xattrs(nsfd, -1, NULL, ndfd, -1, NULL);
+  int strip = m_chown(fchown(ndfd, st->st_uid, st->st_gid));
+  copy_xattrs(nsfd, -1, NULL, ndfd, -1, NULL, strip);
   copy_tree(nsfd, ndfd, depth + 1);
-  if (fchmod(ndfd, st->st_mode & 07777) < 0) mfail("chmod");
+  if (fchmod(ndfd, st->st_mode & (strip ? 01777 : 07777)) < 0) mfail("chmod");
   struct timespec ts[2];
   times_of(st, ts);
   if (futimens(ndfd, ts) < 0) mfail("cannot set the times");
@@ -219,9 +221,9 @@ static void copy_file_entry(int sfd, int dfd, const char *n, const struct stat *
   if (in < 0) mfail("cannot open the layer file");
   if (copy_data(in, out) < 0) mfail("copying");
   close(in);
-  m_chown(fchown(out, st->st_uid, st->st_gid));
-  if (fchmod(out, st->st_mode & 07777) < 0) mfail("chmod");
-  copy_xattrs(-1, sfd, n, out, -1, NULL);
+  int strip = m_chown(fchown(out, st->st_uid, st->st_gid));
+  if (fchmod(out, st->st_mode & (strip ? 01777 : 07777)) < 0) mfail("chmod");
+  copy_xattrs(-1, sfd, n, out, -1, NULL, strip);
   struct timespec ts[2];
   times_of(st, ts);
   if (futimens(out, ts) < 0) mfail("cannot set the times");
@@ -268,9 +270,10 @@ static void copy_other_entry(int sfd, int dfd, const char *n, const struct stat 
       replace_at(dfd, n);
     }
   }
-  m_chown(fchownat(dfd, n, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW));
-  if (!S_ISLNK(st->st_mode) && fchmodat(dfd, n, st->st_mode & 07777, AT_SYMLINK_NOFOLLOW) < 0) mfail("chmod");
-  copy_xattrs(-1, sfd, n, -1, dfd, n);
+  int strip = m_chown(fchownat(dfd, n, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW));
+  if (!S_ISLNK(st->st_mode) && fchmodat(dfd, n, st->st_mode & (strip ? 01777 : 07777), AT_SYMLINK_NOFOLLOW) < 0)
+    mfail("chmod");
+  copy_xattrs(-1, sfd, n, -1, dfd, n, strip);
   struct timespec ts[2];
   times_of(st, ts);
   if (utimensat(dfd, n, ts, AT_SYMLINK_NOFOLLOW) < 0) mfail("cannot set the times");
@@ -330,8 +333,8 @@ int cmd_mkrootfs(int argc, char **argv) {
     /* the root takes the attributes of the topmost layer, as on an overlay mount */
     if (fstat(lfd, &rootst) < 0) mfail("stat");
     have_root = 1;
-    m_chown(fchown(M.dest, rootst.st_uid, rootst.st_gid));
-    if (fchmod(M.dest, rootst.st_mode & 07777) < 0) mfail("chmod");
+    int strip = m_chown(fchown(M.dest, rootst.st_uid, rootst.st_gid));
+    if (fchmod(M.dest, rootst.st_mode & (strip ? 01777 : 07777)) < 0) mfail("chmod");
     inomap_free(M.links);
     close(lfd);
   }
@@ -342,7 +345,8 @@ int cmd_mkrootfs(int argc, char **argv) {
   }
   if (M.skipped_dev) notex("skipped %" PRIu64 " device nodes (not allowed without root)", M.skipped_dev);
   if (M.chown_fail)
-    notex("%" PRIu64 " entries kept the current owner: the user namespace does not map their IDs", M.chown_fail);
+    notex("%" PRIu64 " entries kept the current owner, without set-ID bits or file capabilities: the user "
+          "namespace does not map their IDs", M.chown_fail);
   if (M.skipped_sock) notex("skipped %" PRIu64 " sockets", M.skipped_sock);
   if (M.xattr_fail)
     notex("could not set %" PRIu64 " extended attributes (%s): %s", M.xattr_fail, M.xattr_names,

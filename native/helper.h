@@ -30,6 +30,7 @@ void join_userns(void);
 int cmd_userns_exec(int argc, char **argv);
 int cmd_id_map(int argc, char **argv);
 int cmd_untar(int argc, char **argv);      /* untar.c */
+void untar_load_idmaps(void);              /* untar.c: the ID maps its notes quote */
 int cmd_rmtree(int argc, char **argv);     /* fsutil.c */
 int cmd_mkrootfs(int argc, char **argv);   /* fsutil.c */
 int cmd_tar_dir(int argc, char **argv);    /* tarwrite.c */

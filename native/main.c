@@ -59,6 +59,7 @@ int main(int argc, char **argv) {
       join_userns_of(pid); /* the container's own namespace, even if the pause was replaced */
     else
       join_userns();
+    untar_load_idmaps(); /* for its notes: /proc/self is not there once chrooted */
     if (chroot(chroot_dir) != 0 || chdir("/") != 0) die_errno(125, "cannot enter %s", chroot_dir);
   }
   for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)

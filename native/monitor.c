@@ -546,6 +546,7 @@ void monitor_main(struct spec *s, int sfd, int attach_fd, int want_stdin) {
 
   char err[1024];
   if (make_mount_ns(err, sizeof err) < 0) finish(125, 0, err);
+  s->map_rootfs = (s->ns_new & CLONE_NEWUSER) != 0; /* its own user namespace: the rootfs with its maps */
   if (rootfs_mount(s, err, sizeof err) < 0) finish(125, 0, err);
   if (log_open(&L, s->logf, s->logmax) < 0) {
     snprintf(err, sizeof err, "opening the log %s: %s", s->logf, strerror(errno));
@@ -585,6 +586,13 @@ void monitor_main(struct spec *s, int sfd, int attach_fd, int want_stdin) {
   }
   if (init_pid == 0) container_main(&ctx);
   close(sp[1]);
+  if ((s->ns_new & CLONE_NEWUSER) && idmap_write(init_pid, s, err, sizeof err) < 0) {
+    kill(init_pid, SIGKILL);
+    while (waitpid(init_pid, NULL, 0) < 0 && errno == EINTR) {}
+    init_status = 0;
+    finish(125, 0, err);
+  }
+  if ((s->ns_new & CLONE_NEWUSER) && send(sp[0], "U", 1, MSG_NOSIGNAL) < 0) {}
   for (int i = 0; i < 3; i++)
     if (child_stdio[i] >= 0) close(child_stdio[i]);
 

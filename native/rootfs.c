@@ -74,6 +74,7 @@ static int mount_fuse(struct spec *s, char *err, size_t errlen) {
   }
   struct sbuf o = {0};
   overlay_opts(s, &o, NULL, NULL);
+  if (s->map_rootfs) idmap_fuse_opts(s, &o);
   int ep[2];
   if (pipe2(ep, O_CLOEXEC) < 0) { snprintf(err, errlen, "pipe: %s", strerror(errno)); return -1; }
   pid_t pid = fork();

@@ -76,6 +76,12 @@ struct mount_spec {
   size_t nopts;
 };
 
+/* one line of a user namespace's ID map: container IDs [c, c+n) are h.. of the parent namespace */
+struct idmap_spec {
+  unsigned long c, h, n;
+};
+#define IDMAP_MAX 340 /* the kernel's limit of lines */
+
 struct ns_join {
   int flag;          /* CLONE_NEW* */
   const char *path;
@@ -95,6 +101,10 @@ struct spec {
   int ns_new;            /* CLONE_NEW* flags to create (CLONE_NEWNS always) */
   struct ns_join joins[8];
   size_t njoins;
+  /* CLONE_NEWUSER in ns_new: linux.uidMappings / gidMappings (idmap.c) */
+  struct idmap_spec *uidmap, *gidmap;
+  size_t nuidmap, ngidmap;
+  int map_rootfs; /* set by the monitor: mount a fuse-overlayfs rootfs with those maps */
   /* annotations */
   const char *driver, *lower, *upper, *work, *user_ann, *network;
   const char *mondir, *statef, *exitf, *logf, *remove;
@@ -149,6 +159,15 @@ void process_prepare(struct proc_spec *p, int errfd, int stdio_chown);
 /* Searches args[0] in the process PATH and execs it; reports 127/126/125 on errfd. */
 void process_exec(struct proc_spec *p, int errfd) __attribute__((noreturn));
 void reset_signals(void);
+
+/* ---- a user namespace of the container's own (idmap.c) ---- */
+int idmap_parse(const struct json *arr, struct idmap_spec **out, size_t *n, const char *what, char *err, size_t errlen);
+/* monitor: writes PID's uid_map and gid_map from the spec */
+int idmap_write(pid_t pid, const struct spec *s, char *err, size_t errlen);
+/* init: waits for the monitor's 'U' on FD (maps written), then becomes root of the namespace */
+void idmap_child_wait(int fd);
+/* ",uidmapping=...,gidmapping=..." (fuse-overlayfs options) */
+void idmap_fuse_opts(const struct spec *s, struct sbuf *b);
 
 /* ---- rootfs (rootfs.c) ---- */
 /* Mounts the rootfs per the ctr.rootfs.* annotations at s->root in the current mount ns. */

@@ -237,9 +237,11 @@ int spec_load(struct spec *s, const char *bundle, char *err, size_t errlen) {
   }
 
   /* Namespaces: linux.namespaces when present (entries with a path are joined), else the default
-     set; ctr.network=host drops the network namespace. A "user" entry is ignored: the helper has
-     already joined the user namespace. */
+     set; ctr.network=host drops the network namespace. A "user" entry with linux.uidMappings and
+     gidMappings makes a user namespace of the container's own inside ours (idmap.c); without
+     them (or with a path) it is ignored: the helper has already joined the user namespace. */
   s->ns_new = CLONE_NEWNS;
+  int want_user = 0;
   if (nss && nss->type == J_ARR) {
     for (struct json *c = nss->child; c; c = c->next) {
       const char *t = json_str(c, "type"), *p = json_str(c, "path");
@@ -251,7 +253,10 @@ int spec_load(struct spec *s, const char *bundle, char *err, size_t errlen) {
       else if (!strcmp(t, "uts")) f = CLONE_NEWUTS;
       else if (!strcmp(t, "mount")) f = CLONE_NEWNS;
       else if (!strcmp(t, "cgroup")) f = CLONE_NEWCGROUP;
-      else if (!strcmp(t, "user")) continue;
+      else if (!strcmp(t, "user")) {
+        if (!p || !*p) want_user = 1;
+        continue;
+      }
       else { snprintf(err, errlen, "%s: unknown namespace type %s", path, t); return -1; }
       if (p && *p) {
         if (f == CLONE_NEWNS || f == CLONE_NEWPID) {
@@ -267,5 +272,13 @@ int spec_load(struct spec *s, const char *bundle, char *err, size_t errlen) {
     s->ns_new |= CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
   }
   if (!strcmp(s->network, "host")) s->ns_new &= ~CLONE_NEWNET;
+  if (want_user && (json_get(linux_, "uidMappings") || json_get(linux_, "gidMappings"))) {
+    if (idmap_parse(json_get(linux_, "uidMappings"), &s->uidmap, &s->nuidmap, "uidMappings", perr, sizeof perr) < 0 ||
+        idmap_parse(json_get(linux_, "gidMappings"), &s->gidmap, &s->ngidmap, "gidMappings", perr, sizeof perr) < 0) {
+      snprintf(err, errlen, "%s: %s", path, perr);
+      return -1;
+    }
+    s->ns_new |= CLONE_NEWUSER;
+  }
   return 0;
 }

@@ -250,13 +250,16 @@ int xa_set(int fd, int dfd, const char *name, const char *key, const void *val, 
   return lsetxattr(p, key, val, len, 0);
 }
 
+/* the kernel overlay's bookkeeping, and fuse-overlayfs's own (user.fuseoverlayfs.*: it marks
+   opaque directories with user.fuseoverlayfs.opaque when it may not set the overlay ones) */
 int xa_is_overlay(const char *key) {
-  return strncmp(key, "trusted.overlay.", 16) == 0 || strncmp(key, "user.overlay.", 13) == 0;
+  return strncmp(key, "trusted.overlay.", 16) == 0 || strncmp(key, "user.overlay.", 13) == 0 ||
+         strncmp(key, "user.fuseoverlayfs.", 19) == 0;
 }
 
 int xa_is_opaque(int fd, int dfd, const char *name) {
-  static const char *keys[] = {"trusted.overlay.opaque", "user.overlay.opaque"};
-  for (size_t i = 0; i < 2; i++) {
+  static const char *keys[] = {"trusted.overlay.opaque", "user.overlay.opaque", "user.fuseoverlayfs.opaque"};
+  for (size_t i = 0; i < 3; i++) {
     unsigned char *v;
     ssize_t n = xa_get(fd, dfd, name, keys[i], &v);
     if (n < 0) continue;

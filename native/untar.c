@@ -523,21 +523,94 @@ static void note_chown(int64_t uid, int64_t gid) {
   }
 }
 
-/* FRESH: the inode was just made in the directory get_parent() returned last */
-static void set_owner(int fd, int pfd, const char *leaf, const struct ent *e, int fresh) {
-  if (fresh && U.pgid0 && e->uid == 0 && e->gid == 0) return;
-  int r = fd >= 0 ? fchown(fd, (uid_t)e->uid, (gid_t)e->gid)
-                  : fchownat(pfd, leaf, (uid_t)e->uid, (gid_t)e->gid, AT_SYMLINK_NOFOLLOW);
-  if (r < 0) note_chown(e->uid, e->gid);
+/* ---- owners outside the user namespace's ID mapping ----
+ * A layer may name IDs the namespace does not map (200000 when it maps 0-65536): the kernel
+ * refuses such a chown (EINVAL), and the new inode would stay root's. Such an entry gets the
+ * overflow ID instead (65534, nobody, when the namespace maps it; otherwise the owner stays
+ * root inside), and loses every bit that grants privilege: set-user-ID, set-group-ID and file
+ * capabilities (security.capability). Each ID is judged on its own (a mapped UID is kept with
+ * an unmapped GID), by the kernel itself (a chown of that ID alone). One note counts them. Real
+ * root maps every ID. */
+#define OVERFLOW_ID 65534
+struct idrange {
+  uint32_t first, count;
+};
+static struct {
+  int loaded;
+  struct idrange u[64], g[64];
+  size_t nu, ng;
+  uint64_t n;           /* entries given another owner */
+  char *first;          /* the first of them, and its IDs in the archive */
+  int64_t fuid, fgid;
+  int rooted;           /* some ID stayed root's: 65534 is not mapped either */
+} UM;
+
+static size_t read_idmap(const char *file, struct idrange *r, size_t max) {
+  FILE *f = fopen(file, "re");
+  if (!f) return 0;
+  unsigned long a, b, c;
+  size_t n = 0;
+  while (n < max && fscanf(f, "%lu %lu %lu", &a, &b, &c) == 3) {
+    if (n && r[n - 1].first + (uint64_t)r[n - 1].count == a) r[n - 1].count += (uint32_t)c; /* contiguous */
+    else r[n++] = (struct idrange){(uint32_t)a, (uint32_t)c};
+  }
+  fclose(f);
+  return n;
 }
 
-static void set_xattrs(int fd, int pfd, const char *leaf, const struct ent *e) {
+/* The maps, for the note only; read before a chroot (cp-in) hides /proc/self. */
+void untar_load_idmaps(void) {
+  if (UM.loaded) return;
+  UM.loaded = 1;
+  UM.nu = read_idmap("/proc/self/uid_map", UM.u, 64);
+  UM.ng = read_idmap("/proc/self/gid_map", UM.g, 64);
+}
+
+static void ranges_text(char *out, size_t n, const struct idrange *r, size_t nr) {
+  size_t l = 0;
+  out[0] = 0;
+  for (size_t i = 0; i < nr && l + 24 < n; i++)
+    l += (size_t)snprintf(out + l, n - l, "%s%" PRIu32 "-%" PRIu64, i ? "," : "", r[i].first,
+                          (uint64_t)r[i].first + r[i].count - 1);
+}
+
+static int do_chown(int fd, int pfd, const char *leaf, uid_t uid, gid_t gid) {
+  return fd >= 0 ? fchown(fd, uid, gid) : fchownat(pfd, leaf, uid, gid, AT_SYMLINK_NOFOLLOW);
+}
+
+/* FRESH: the inode was just made in the directory get_parent() returned last. Returns 1 when
+   the entry did not get the archive's owner: then it must get no set-ID bit nor file capability. */
+static int set_owner(int fd, int pfd, const char *leaf, const struct ent *e, int fresh) {
+  if (fresh && U.pgid0 && e->uid == 0 && e->gid == 0) return 0;
+  if (do_chown(fd, pfd, leaf, (uid_t)e->uid, (gid_t)e->gid) == 0) return 0;
+  if (errno != EINVAL) {
+    note_chown(e->uid, e->gid);
+    return 1;
+  }
+  /* which one is unmapped: each alone; then the overflow ID for it (-1: unchanged, root's) */
+  uid_t uid = (uid_t)-1;
+  gid_t gid = (gid_t)-1;
+  if (do_chown(fd, pfd, leaf, (uid_t)e->uid, (gid_t)-1) < 0) uid = OVERFLOW_ID;
+  if (do_chown(fd, pfd, leaf, (uid_t)-1, (gid_t)e->gid) < 0) gid = OVERFLOW_ID;
+  if (uid != (uid_t)-1 && do_chown(fd, pfd, leaf, uid, (gid_t)-1) < 0) UM.rooted = 1;
+  if (gid != (gid_t)-1 && do_chown(fd, pfd, leaf, (uid_t)-1, gid) < 0) UM.rooted = 1;
+  if (!UM.n++) {
+    UM.first = strdup(U.cur ? U.cur : "?");
+    UM.fuid = e->uid;
+    UM.fgid = e->gid;
+  }
+  return 1;
+}
+
+/* STRIP: the entry did not get its own owner (set_owner): no file capabilities */
+static void set_xattrs(int fd, int pfd, const char *leaf, const struct ent *e, int strip) {
   for (size_t i = 0; i < e->nxa; i++) {
     const struct xattr *x = &e->xa[i];
     if (xa_is_overlay(x->name)) {
       U.overlay_xattrs++;
       continue;
     }
+    if (strip && strcmp(x->name, "security.capability") == 0) continue;
     if (strcmp(x->name, "system.posix_acl_default") == 0) U.mode_exact = 0;
     if (xa_set(fd, pfd, leaf, x->name, x->val, x->len) == 0) continue;
     if (!U.xattr_fail++) U.xattr_errno = errno;
@@ -557,7 +630,7 @@ static void ent_times(const struct ent *e, struct timespec ts[2]) {
   ts[1] = e->mtime;
 }
 
-static void defer_dir(const char *path, int fd, const struct ent *e) {
+static void defer_dir(const char *path, int fd, const struct ent *e, mode_t mask) {
   struct stat st;
   if (fstat(fd, &st) < 0) fail_errno("stat");
   if (U.ndf == U.cdf) {
@@ -573,7 +646,7 @@ static void defer_dir(const char *path, int fd, const struct ent *e) {
   d->order = U.ndf++;
   d->dev = st.st_dev;
   d->ino = st.st_ino;
-  d->mode = (mode_t)(e->mode & 07777);
+  d->mode = (mode_t)(e->mode & mask);
   ent_times(e, d->ts);
 }
 
@@ -840,10 +913,10 @@ static void do_dir(const struct pr_name *pn, const struct ent *e) {
     fd = openat(pfd, pn->leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) fail_errno("cannot open the directory");
   }
-  set_owner(fd, -1, NULL, e, fresh);
+  int strip = set_owner(fd, -1, NULL, e, fresh);
   if (fd == U.root) U.root_gid0 = U.ids0 && gid_is0(fd);
-  set_xattrs(fd, -1, NULL, e);
-  defer_dir(pn->full, fd, e); /* mode and times once everything below exists */
+  set_xattrs(fd, -1, NULL, e, strip);
+  defer_dir(pn->full, fd, e, strip ? 01777 : 07777); /* mode and times once everything below exists */
   if (fd != U.root) cache_set(pn->full, fd);
 }
 
@@ -861,10 +934,11 @@ static void do_file(struct rd *r, const struct pr_name *pn, const struct ent *e)
   rd_copy(r, (uint64_t)e->size, fd);
   rd_pad(r, (uint64_t)e->size);
   U.bytes += (uint64_t)e->size;
-  set_owner(fd, -1, NULL, e, 1);
+  int strip = set_owner(fd, -1, NULL, e, 1);
   /* made with its permission bits (umask 0); a chown clears set-ID bits: those come after */
-  if (((e->mode & 07000) || !U.mode_exact) && fchmod(fd, (mode_t)(e->mode & 07777)) < 0) fail_errno("chmod");
-  set_xattrs(fd, -1, NULL, e);
+  mode_t mode = (mode_t)(e->mode & (strip ? 01777 : 07777));
+  if (((mode & 07000) || !U.mode_exact) && fchmod(fd, mode) < 0) fail_errno("chmod");
+  set_xattrs(fd, -1, NULL, e, strip);
   struct timespec ts[2];
   ent_times(e, ts);
   if (futimens(fd, ts) < 0) fail_errno("cannot set the times");
@@ -882,8 +956,8 @@ static void do_symlink(const struct pr_name *pn, const struct ent *e) {
     if (errno != EEXIST || tries >= 2) fail_errno("cannot create the symbolic link");
     remove_existing(pfd, pn->leaf);
   }
-  set_owner(-1, pfd, pn->leaf, e, 1);
-  set_xattrs(-1, pfd, pn->leaf, e);
+  int strip = set_owner(-1, pfd, pn->leaf, e, 1);
+  set_xattrs(-1, pfd, pn->leaf, e, strip);
   struct timespec ts[2];
   ent_times(e, ts);
   if (utimensat(pfd, pn->leaf, ts, AT_SYMLINK_NOFOLLOW) < 0) fail_errno("cannot set the times");
@@ -932,9 +1006,9 @@ static void do_node(const struct pr_name *pn, const struct ent *e) {
     if (errno != EEXIST || tries >= 2) fail_errno("cannot create the node");
     remove_existing(pfd, pn->leaf);
   }
-  set_owner(-1, pfd, pn->leaf, e, 1);
-  if (fchmodat(pfd, pn->leaf, (mode_t)(e->mode & 07777), AT_SYMLINK_NOFOLLOW) < 0) fail_errno("chmod");
-  set_xattrs(-1, pfd, pn->leaf, e);
+  int strip = set_owner(-1, pfd, pn->leaf, e, 1);
+  if (fchmodat(pfd, pn->leaf, (mode_t)(e->mode & (strip ? 01777 : 07777)), AT_SYMLINK_NOFOLLOW) < 0) fail_errno("chmod");
+  set_xattrs(-1, pfd, pn->leaf, e, strip);
   struct timespec ts[2];
   ent_times(e, ts);
   if (utimensat(pfd, pn->leaf, ts, AT_SYMLINK_NOFOLLOW) < 0) fail_errno("cannot set the times");
@@ -1298,9 +1372,23 @@ int cmd_untar(int argc, char **argv) {
   cache_drop();
 
   if (U.skipped_dev) note("skipped %" PRIu64 " device nodes (not allowed without root)", U.skipped_dev);
+  if (UM.n) {
+    char maps[440] = "";
+    untar_load_idmaps();
+    if (UM.nu && UM.ng) {
+      char ur[200], gr[200];
+      ranges_text(ur, sizeof ur, UM.u, UM.nu);
+      ranges_text(gr, sizeof gr, UM.g, UM.ng);
+      snprintf(maps, sizeof maps, "it maps UIDs %s, GIDs %s; ", ur, gr);
+    }
+    note("%" PRIu64 " %s owned by IDs outside this user namespace (%sfirst: %s, %" PRId64 ":%" PRId64
+         "): %s to %s instead, without set-ID bits or file capabilities",
+         UM.n, UM.n == 1 ? "entry is" : "entries are", maps, show(UM.first), UM.fuid, UM.fgid,
+         UM.n == 1 ? "it belongs" : "they belong", UM.rooted ? "root (65534 is not mapped either)" : "nobody (65534)");
+  }
   if (U.chown_fail)
-    note("%" PRIu64 " entries kept the current owner instead of their own (first: %" PRId64 ":%" PRId64
-         ": %s); the user namespace does not map those IDs",
+    note("%" PRIu64 " entries kept the current owner instead of their own, without set-ID bits or file "
+         "capabilities (first: %" PRId64 ":%" PRId64 ": %s)",
          U.chown_fail, U.chown_uid, U.chown_gid, strerror(U.chown_errno));
   if (U.xattr_fail)
     note("could not set %" PRIu64 " extended attributes (%s): %s", U.xattr_fail, U.xattr_names,

@@ -44,7 +44,9 @@ export function parseGlobalOptions(argv: string[]): { globals: GlobalOptions; re
 
 /**
  * For `run`/`create`, Docker's `-h` is --hostname, not help: rewrite it in the options before
- * the image name (clipanion reserves -h for help).
+ * the image name (clipanion reserves -h for help). A negative number after an option that takes
+ * a value (`--pids-limit -1`) is that value, as for Docker: it is joined to it (`--pids-limit=-1`),
+ * which clipanion would otherwise take for an option.
  */
 export function rewriteHostnameFlag(args: string[]): string[] {
   let start = 0;
@@ -61,7 +63,10 @@ export function rewriteHostnameFlag(args: string[]): string[] {
       continue;
     }
     if (a.startsWith('--')) {
-      if (!a.includes('=') && CREATE_VALUE_OPTIONS.has(a)) i++;
+      if (!a.includes('=') && CREATE_VALUE_OPTIONS.has(a)) {
+        if (/^-[0-9]+$/.test(out[i + 1] ?? '')) out.splice(i, 2, `${a}=${out[i + 1]}`);
+        else i++;
+      }
       continue;
     }
     // short options, possibly bundled (-it, -e X, -eX)

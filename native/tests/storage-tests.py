@@ -716,15 +716,26 @@ def _(a):
     ok(os.lstat(a.p("l")).st_uid == u)
 
 
-@test("untar: IDs outside the namespace are kept as the current owner with a note")
+@test("untar: IDs outside the namespace become 65534 (or stay root's), without set-ID bits, with a note")
 def _(a):
     if REAL_ROOT:
-        out, err = untar_ok(a, hdr("f", size=1, uid_field=b256(4000000000, 8), gid=5) + pad(b"x") + END)
+        out, err = untar_ok(a, hdr("f", size=1, mode=0o4755, uid_field=b256(4000000000, 8), gid=5) + pad(b"x") + END)
         ok(os.lstat(a.p("f")).st_uid == 4000000000)
+        ok(os.lstat(a.p("f")).st_mode & 0o7777 == 0o4755)
         return
-    out, err = untar_ok(a, member("f", "x", uid=70000, gid=70000) + member("g", "x", uid=70001, gid=0) + END)
-    ok("2 entries kept the current owner" in err, err)
-    ok(os.lstat(a.p("f")).st_uid == 0)
+    out, err = untar_ok(a, member("f", "x", mode=0o4755, uid=70000, gid=70000) +
+                        member("g", "x", mode=0o6755, uid=70001, gid=0) + member("h", "x", mode=0o2755, uid=1, gid=70000) +
+                        member("m", "x", mode=0o6755, uid=1, gid=1) + dirent("d/", mode=0o2775, uid=70000, gid=1) + END)
+    ov = 65534 if id_mapped(65534) else 0
+    m = lambda i: i if id_mapped(i) else ov  # the gid map is the uid map's twin here
+    n = 4 if id_mapped(1) else 5
+    ok("%d entries are owned by IDs outside this user namespace" % n in err and "first: f, 70000:70000" in err, err)
+    st = {k: os.lstat(a.p(k)) for k in ("f", "g", "h", "m", "d")}
+    ok((st["f"].st_uid, st["f"].st_gid, st["f"].st_mode & 0o7777) == (ov, ov, 0o755), st["f"])
+    ok((st["g"].st_uid, st["g"].st_gid, st["g"].st_mode & 0o7777) == (ov, 0, 0o755), st["g"])
+    ok((st["h"].st_uid, st["h"].st_gid, st["h"].st_mode & 0o7777) == (m(1), ov, 0o755), st["h"])
+    ok((st["d"].st_uid, st["d"].st_gid, st["d"].st_mode & 0o7777) == (ov, m(1), 0o775), st["d"])
+    ok((st["m"].st_uid, st["m"].st_gid, st["m"].st_mode & 0o7777) == ((1, 1, 0o6755) if id_mapped(1) else (0, 0, 0o755)), st["m"])
 
 
 @test("untar: directory mtimes survive children created later")

@@ -8,9 +8,13 @@ import { writeJsonAtomic } from '../state/fsatomic';
 import { CtrError } from '../util/errors';
 import { which } from '../util/which';
 import {
-  capabilitySet, checkUser, mergeEnv, parseLabels, parseLogOpts, parseSignal, parseVolume, readEnvFiles, signalName,
+  capabilitySet, checkUser, mergeEnv, parseLabels, parseLogOpts, parsePidsLimit, parseSignal, parseVolume, pidsLimitWarning,
+  readEnvFiles, signalName,
 } from './options';
 import { ociSpec, writeNetworkFiles, type ContainerSettings, type NetworkMode } from './spec';
+import { keepIdFiles, parseUserns, prepareKeepId, type KeepId } from './userns';
+import { context } from '../state/context';
+import { resolveStorageDriver } from '../storage/driver';
 import { containerDir, createRecord, monitorDir, namesDir } from './store';
 import type { ContainerRecord } from './types';
 
@@ -38,6 +42,10 @@ export interface CreateRequest {
   interactive: boolean;
   rm: boolean;
   stopSignal?: string;
+  /** --userns: host (default) or keep-id[:uid=N,gid=N] */
+  userns?: string;
+  /** --pids-limit */
+  pidsLimit?: string;
   attach: { stdin: boolean; stdout: boolean; stderr: boolean };
 }
 
@@ -109,7 +117,13 @@ export function createContainer(req: CreateRequest): ContainerRecord {
   const ic = image.config.config ?? {};
   const { entrypoint, cmd, args } = resolveCommand(ic, req);
   if (args.length === 0) throw new CtrError(`no command specified: the image ${req.image} has no CMD or ENTRYPOINT; give a command after the image`);
-  const user = req.user !== undefined ? checkUser(req.user) : ic.User ? ic.User : '';
+  const userns = parseUserns(req.userns);
+  const pidsLimit = req.pidsLimit !== undefined ? parsePidsLimit(req.pidsLimit) : undefined;
+  // keep-id: the rootfs is mounted by fuse-overlayfs with the ID mapping (see ./userns.ts)
+  let keepId: KeepId | undefined;
+  if (userns.mode === 'keep-id') keepId = prepareKeepId(userns, context().rootless, resolveStorageDriver().name);
+  // keep-id runs as the user's own ID by default (Podman), whatever the image's USER
+  const user = req.user !== undefined ? checkUser(req.user) : keepId ? `${keepId.uid}:${keepId.gid}` : ic.User ? ic.User : '';
   const cwd = req.workdir ?? (ic.WorkingDir || '/');
   if (!cwd.startsWith('/')) throw new CtrError(`invalid working directory "${cwd}": it must be an absolute path`);
   const binds = req.volumes.map((v) => parseVolume(v));
@@ -123,6 +137,8 @@ export function createContainer(req: CreateRequest): ContainerRecord {
   if (req.hostname !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,253})?$/.test(req.hostname))
     throw new CtrError(`invalid hostname "${req.hostname}"`);
 
+  if (pidsLimit) process.stderr.write(pidsLimitWarning(pidsLimit) + '\n');
+
   const created = new Date().toISOString();
   let settings: ContainerSettings | undefined;
   const rec = createRecord(req.name, (id, name) => {
@@ -135,6 +151,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
       id, name, args, env, cwd, user: user || '0', hostname, tty: req.tty, openStdin: req.interactive, caps,
       privileged: req.privileged, readOnly: req.readOnly, init: req.init, network, binds, log,
       autoRemove: req.rm, stopSignal, labels,
+      ...(keepId ? { userns: { uidMappings: keepId.uidMappings, gidMappings: keepId.gidMappings, mounts: [] } } : {}),
     };
     return {
       id,
@@ -176,6 +193,8 @@ export function createContainer(req: CreateRequest): ContainerRecord {
         CapAdd: req.capAdd,
         CapDrop: req.capDrop,
         Init: req.init,
+        UsernsMode: req.userns ?? '',
+        PidsLimit: pidsLimit ?? null,
         LogConfig: { Type: 'json-file', Config: log.raw },
         RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
       },
@@ -192,7 +211,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
     // Made inside the unpublished directory; every path written points at the final one.
     const dir = containerDir(rec.id);
     const toFinal = (v: string) => v.split(tmp).join(dir);
-    const made = createContainerRootfs(tmp, image);
+    const made = createContainerRootfs(tmp, image, keepId ? 'fuse-overlayfs' : undefined);
     const rootfs: RootfsSpec = {
       ...made,
       rootPath: toFinal(made.rootPath),
@@ -200,6 +219,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
     };
     rec.driver = rootfs.driver;
     writeNetworkFiles(tmp, settings!);
+    if (keepId) settings!.userns!.mounts = keepIdFiles(keepId, tmp, dir, (rel) => imageFile(image, rel), binds);
     const spec = ociSpec(settings!, rootfs, { dir, monitorDir: monitorDir(rec.id), namesLink: path.join(namesDir(), rec.name) }, image);
     writeJsonAtomic(path.join(tmp, 'config.json'), spec, 0o644, false);
   });

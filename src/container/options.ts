@@ -88,6 +88,23 @@ export function parseSize(v: string): number {
   return Math.floor(Number(m[1]) * mult);
 }
 
+/**
+ * `--pids-limit N`: a positive number of processes, or 0 / -1 for no limit (Docker's). Enforcing
+ * it needs a pids cgroup; see pidsLimitWarning.
+ */
+export function parsePidsLimit(v: string): number {
+  const t = v.trim();
+  if (!/^-?[0-9]+$/.test(t)) throw new CtrError(`invalid --pids-limit "${v}": use a number of processes (0 or -1: no limit)`);
+  const n = Number(t);
+  if (n < -1 || !Number.isSafeInteger(n)) throw new CtrError(`invalid --pids-limit "${v}": use a number of processes (0 or -1: no limit)`);
+  return n <= 0 ? 0 : n;
+}
+
+/** The one honest line about a limit that is recorded but not enforced (ctr makes no cgroups yet). */
+export function pidsLimitWarning(n: number): string {
+  return `warning: --pids-limit ${n} is recorded but not enforced: ctr does not create cgroups yet; a pids limit needs a cgroup of the container's own (a delegated cgroup v2 subtree, e.g. a systemd user slice, or cgroup v1 as root)`;
+}
+
 export interface LogOptions {
   maxSize: number;
   raw: Record<string, string>;

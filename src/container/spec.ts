@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ImageRecord, RootfsSpec } from '../image/types';
 import type { BindMount, LogOptions } from './options';
+import type { IdMapping } from './userns';
 
 export const MASKED_PATHS = [
   '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats',
@@ -32,6 +33,8 @@ export interface ContainerSettings {
   autoRemove: boolean;
   stopSignal: number;
   labels: Record<string, string>;
+  /** --userns=keep-id: a user namespace of the container's own, and the passwd/group files bound in */
+  userns?: { uidMappings: IdMapping[]; gidMappings: IdMapping[]; mounts: { destination: string; source: string }[] };
 }
 
 export interface BundlePaths {
@@ -80,10 +83,13 @@ export function ociSpec(s: ContainerSettings, rootfs: RootfsSpec, p: BundlePaths
     { destination: '/etc/hostname', type: 'bind', source: path.join(p.dir, 'hostname'), options: ['bind', 'rprivate'] },
     { destination: '/etc/resolv.conf', type: 'bind', source: path.join(p.dir, 'resolv.conf'), options: ['bind', 'rprivate'] },
   ];
+  for (const m of s.userns?.mounts ?? [])
+    mounts.push({ destination: m.destination, type: 'bind', source: m.source, options: ['bind', 'rprivate'] });
   for (const b of s.binds)
     mounts.push({ destination: b.destination, type: 'bind', source: b.source, options: ['rbind', b.readonly ? 'ro' : 'rw', ...b.options] });
   const namespaces = [{ type: 'mount' }, { type: 'pid' }, { type: 'uts' }, { type: 'ipc' }];
   if (s.network !== 'host') namespaces.push({ type: 'network' });
+  if (s.userns) namespaces.push({ type: 'user' });
   const remove = s.autoRemove ? [p.namesLink, p.dir, p.monitorDir] : [];
   const annotations: Record<string, string> = {
     ...rootfs.annotations,
@@ -125,6 +131,7 @@ export function ociSpec(s: ContainerSettings, rootfs: RootfsSpec, p: BundlePaths
     mounts,
     linux: {
       namespaces,
+      ...(s.userns ? { uidMappings: s.userns.uidMappings, gidMappings: s.userns.gidMappings } : {}),
       maskedPaths: s.privileged ? [] : MASKED_PATHS,
       readonlyPaths: s.privileged ? [] : READONLY_PATHS,
     },

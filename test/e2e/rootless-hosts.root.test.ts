@@ -2,6 +2,7 @@
 // arrange: another user, a private mount namespace):
 //   - a user without /etc/subuid ranges: one warning, a single-ID mapping, containers run as root
 //   - /dev/fuse not accessible: the fuse-overlayfs driver fails with one line that says what to do
+//   - --userns=keep-id without sub-IDs or without /dev/fuse: one line each
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -68,6 +69,12 @@ describe.skipIf(!ready)(`a user without sub-IDs (${NOSUB})`, () => {
     const warnings = errLines(l).filter((x) => x.startsWith('warning:'));
     expect(warnings, l.stderr).toHaveLength(1);
     expect(warnings[0]).toMatch(new RegExp(`no subordinate IDs for ${NOSUB} in /etc/subuid.*single-ID mapping.*usermod --add-subuids`));
+    // the image's app user (1000) is not mapped and 65534 neither: those files stay root's, one note says so
+    const notes = errLines(l).filter((x) => x.startsWith('note:'));
+    expect(notes, l.stderr).toHaveLength(1);
+    expect(notes[0]).toMatch(/^note: 1 entry is owned by IDs outside this user namespace \(it maps UIDs 0-0, GIDs 0-0; first: home\/app\/, 1000:1000\): it belongs to root \(65534 is not mapped either\) instead, without set-ID bits or file capabilities$/);
+    const home = await u.run(['run', '--rm', 'busybox', 'stat', '-c', '%u:%g %a', '/home/app']);
+    expect(home.stdout, describeResult('stat', home)).toBe('0:0 755\n');
     const r = await u.run(['run', '--rm', 'busybox', 'sh', '-c', 'id -u; cat /proc/self/uid_map']);
     expect(r.code, describeResult('run', r)).toBe(0);
     expect(r.stderr).not.toMatch(/warning/); // said once, when the namespace was made
@@ -84,6 +91,15 @@ describe.skipIf(!ready)(`a user without sub-IDs (${NOSUB})`, () => {
     const ps = await u.run(['ps', '-aq']);
     expect(ps.stdout.trim()).toBe('');
   }, 180_000);
+
+  it('--userns=keep-id needs sub-IDs: one line naming the fix, no container', async () => {
+    const r = await u.run(['run', '--rm', '--userns=keep-id', 'busybox', 'true']);
+    expect(r.code, describeResult('run keep-id', r)).toBe(125);
+    const errs = errLines(r).filter((x) => !x.startsWith('warning:'));
+    expect(errs, r.stderr).toHaveLength(1);
+    expect(errs[0]).toMatch(new RegExp(`^Error: --userns=keep-id needs subordinate IDs .* for ${NOSUB}: .*usermod --add-subuids`));
+    expect((await u.run(['ps', '-aq'])).stdout.trim()).toBe('');
+  });
 });
 
 describe.skipIf(!ready || !fs.existsSync('/usr/bin/fuse-overlayfs'))('/dev/fuse not accessible', () => {
@@ -104,6 +120,15 @@ describe.skipIf(!ready || !fs.existsSync('/usr/bin/fuse-overlayfs'))('/dev/fuse 
     const errs = errLines(r);
     expect(errs, r.stderr).toHaveLength(1);
     expect(errs[0]).toMatch(/^Error: \/dev\/fuse is not accessible.*chmod 0666 \/dev\/fuse.*vfs/);
+    expect((await u.run(['ps', '-aq'])).stdout.trim()).toBe('');
+  });
+
+  it('--userns=keep-id (its rootfs is a fuse-overlayfs mount): one line naming /dev/fuse, nothing left', async () => {
+    const r = await u.runIn(`mount --bind '${fake}' /dev/fuse`, ['run', '--rm', '--userns=keep-id', 'busybox', 'true']);
+    expect(r.code, describeResult('run', r)).toBe(125);
+    const errs = errLines(r);
+    expect(errs, r.stderr).toHaveLength(1);
+    expect(errs[0]).toMatch(/^Error: --userns=keep-id needs fuse-overlayfs, and \/dev\/fuse is not accessible .*chmod 0666 \/dev\/fuse/);
     expect((await u.run(['ps', '-aq'])).stdout.trim()).toBe('');
   });
 });

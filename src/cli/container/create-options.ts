@@ -26,6 +26,8 @@ export abstract class CreateOptionsCommand extends Command {
   rm = Option.Boolean('--rm', false, { description: 'Remove the container when it exits' });
   stopSignal = Option.String('--stop-signal', { description: 'Signal to stop the container' });
   pull = Option.String('--pull', { description: 'Pull the image: missing (default), always, never, newer' });
+  userns = Option.String('--userns', { description: 'User namespace: host (default) or keep-id[:uid=N,gid=N] (rootless: your UID/GID inside too)' });
+  pidsLimit = Option.String('--pids-limit', { description: 'Process limit (recorded; enforced once ctr manages cgroups)' });
   image = Option.String({ required: true, name: 'image' });
   command = Option.Proxy();
 
@@ -55,6 +57,8 @@ export abstract class CreateOptionsCommand extends Command {
       interactive: this.interactive,
       rm: this.rm,
       stopSignal: this.stopSignal,
+      userns: this.userns,
+      pidsLimit: this.pidsLimit,
       attach,
     };
   }
@@ -64,5 +68,5 @@ export abstract class CreateOptionsCommand extends Command {
 export const CREATE_VALUE_OPTIONS = new Set([
   '--name', '-e', '--env', '--env-file', '-w', '--workdir', '-u', '--user', '--entrypoint', '--hostname', '-h', '-l',
   '--label', '-v', '--volume', '--network', '--net', '--cap-add', '--cap-drop', '--log-opt', '--log-driver',
-  '--stop-signal', '--pull', '--detach-keys', '-p', '--publish',
+  '--stop-signal', '--pull', '--detach-keys', '-p', '--publish', '--userns', '--pids-limit',
 ]);
