@@ -105,10 +105,25 @@ function checkParent(d: PrivateDir, uid: number): void {
     throw refuse(d, `has a parent ${parent} that cannot be looked at (${errnoCode(e) ?? (e as Error).message})`);
   }
   const name = d.parentName ? `${d.parentName} (${parent})` : `its parent ${parent}`;
-  if (st.uid !== uid && st.uid !== 0)
+  if (st.uid !== uid && st.uid !== 0 && !unmappedInUserns(st.uid))
     throw new CtrError(`${d.what} ${d.dir} is unsafe: ${name} belongs to ${who(st.uid)}, not to you or root (permission denied); ${d.fix}`);
   if (st.mode & 0o002 && !(st.mode & 0o1000))
     throw new CtrError(`${d.what} ${d.dir} is unsafe: every user can write in ${name} (mode ${modeText(st.mode)}, not sticky); ${d.fix}`);
+}
+
+/**
+ * Inside a user namespace (`ctr unshare`) root's directories (/tmp, /run/user) show the
+ * overflow owner: taken as root's there, since the namespace cannot tell them apart (the
+ * sticky and world-writable rules still hold). Only read on this rare path.
+ */
+function unmappedInUserns(owner: number): boolean {
+  try {
+    const overflow = Number(fs.readFileSync('/proc/sys/kernel/overflowuid', 'utf8').trim());
+    const map = fs.readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
+    return owner === overflow && !(map.length === 3 && map[0] === '0' && map[1] === '0' && map[2] === '4294967295');
+  } catch {
+    return false;
+  }
 }
 
 /** mkdir 0700 of dir and of its missing parents; returns the directories this call made or found made by another. */
@@ -150,6 +165,8 @@ export function ensurePrivateDir(d: PrivateDir): void {
   if (checked.has(d.dir)) return;
   const uid = me();
   let st = lstatOrUndefined(d.dir, d);
+  // nothing is made under a parent that others control
+  if (!st && fs.existsSync(path.dirname(d.dir))) checkParent(d, uid);
   if (!st) {
     const made: string[] = [];
     makeDirs(d, d.dir, made);
