@@ -75,6 +75,8 @@ interface HostState {
   fromCache?: boolean;
   /** the challenge was answered by the host itself, in this process, over verified TLS */
   challengeVerified?: boolean;
+  /** a fresh ping replacing a remembered challenge, shared by concurrent requests */
+  reverify?: Promise<void>;
 }
 const hostStates = new Map<string, HostState>();
 const tokens = new Map<string, { token: string; expires: number }>();
@@ -303,7 +305,7 @@ export class Conn {
       return undefined;
     }
     if (!this.state.challengeVerified) {
-      const registryName = new URL(this.base).hostname;
+      const registryName = new URL(`http://${this.netHost}`).hostname;
       if (this.insecure && url.hostname === registryName) return undefined;
       return `${this.host} named a token service on another host (${url.host}) over a connection that is not verified: the credentials for ${this.host} are only sent there over TLS; configure TLS for ${this.host} (certs.d) or serve its tokens from ${registryName}`;
     }
@@ -402,7 +404,13 @@ export class Conn {
     await this.ready();
     // credentials go to a token service elsewhere only when the registry named it live over
     // verified TLS: a remembered challenge is asked again first
-    if (this.creds && this.state.fromCache && this.foreignRealm()) await this.ready(true);
+    if (this.creds && this.state.fromCache && this.foreignRealm()) {
+      this.state.reverify ??= this.ready(true).finally(() => {
+        this.state.reverify = undefined;
+      });
+    }
+    // (also when another request of this command started it: the base is being asked again)
+    if (this.state.reverify) await this.state.reverify;
     let own = new URL(this.base).origin;
     const relative = typeof target === 'string' && !/^https?:\/\//.test(target);
     let url = relative ? new URL(this.base + target) : new URL(target);
