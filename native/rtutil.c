@@ -50,7 +50,9 @@ void now_rfc3339(char *buf, size_t n) {
 int write_file_atomic(const char *path, const char *data, size_t n, mode_t mode) {
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp-%d", path, (int)getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  /* a new file, never what is there (a leftover of a killed process with our PID, or a link) */
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0 && errno == EEXIST && unlink(tmp) == 0) fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0) return -1;
   if (write_all(fd, data, n) < 0) { int e = errno; close(fd); unlink(tmp); errno = e; return -1; }
   if (close(fd) < 0 || rename(tmp, path) < 0) { int e = errno; unlink(tmp); errno = e; return -1; }

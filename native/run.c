@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,7 +66,14 @@ int cmd_run(int argc, char **argv) {
   preflight(&s);
   if (!s.proc.terminal) o.tty = 0;
   join_userns();
-  if (s.mondir && mkdir_p(s.mondir, 0700) < 0) die_errno(125, "creating %s", s.mondir);
+  if (s.mondir) {
+    /* the attach socket goes there: it must be our own directory, not a link someone planted */
+    struct stat mst;
+    if (mkdir_p(s.mondir, 0700) < 0) die_errno(125, "creating %s", s.mondir);
+    if (lstat(s.mondir, &mst) < 0) die_errno(125, "%s", s.mondir);
+    if (!S_ISDIR(mst.st_mode) || mst.st_uid != geteuid() || (mst.st_mode & 022))
+      die(125, "monitor directory %s is not a private directory of yours: refusing to use it", s.mondir);
+  }
 
   int st[2], sp[2] = {-1, -1};
   if (pipe2(st, O_CLOEXEC) < 0) die_errno(125, "pipe");

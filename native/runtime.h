@@ -124,6 +124,8 @@ void now_rfc3339(char *buf, size_t n); /* UTC with nanoseconds */
 int write_file_atomic(const char *path, const char *data, size_t n, mode_t mode);
 int rm_rf(const char *path);           /* 0, or -1 with errno; a missing path is fine */
 int mkdir_p(const char *path, mode_t mode);
+/* userns.c: the runtime dir (g_rundir) is ours, a directory, and writable by nobody else; dies otherwise */
+void check_rundir(void);
 char *xstrdup(const char *s);
 void *xmalloc(size_t n);
 /* fork(2) with extra CLONE_* flags, via the raw syscall (no libc bookkeeping: the child

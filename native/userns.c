@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -59,11 +60,40 @@ static unsigned long long proc_starttime(pid_t pid) {
 
 static void pause_path(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", g_rundir, name); }
 
+/* The runtime dir must be ours and private: whoever can write in it could plant a pause PID,
+   the pause lock or attach sockets (the CLI checks the same before it calls us; PROTOCOL.md).
+   Made 0700 when missing. A symbolic link is followed only when we or root made it. */
+void check_rundir(void) {
+  static int done;
+  if (done) return;
+  struct stat st;
+  if (lstat(g_rundir, &st) < 0) {
+    if (errno != ENOENT) die_errno(125, "runtime directory %s", g_rundir);
+    if (mkdir_p(g_rundir, 0700) < 0) die_errno(125, "creating the runtime directory %s", g_rundir);
+    if (lstat(g_rundir, &st) < 0) die_errno(125, "runtime directory %s", g_rundir);
+  }
+  uid_t me = geteuid();
+  if (S_ISLNK(st.st_mode)) {
+    if (st.st_uid != me && st.st_uid != 0)
+      die(125, "runtime directory %s is a symbolic link made by uid %u: refusing to follow it; set XDG_RUNTIME_DIR "
+               "to a directory of yours (mode 0700)", g_rundir, (unsigned)st.st_uid);
+    if (stat(g_rundir, &st) < 0) die_errno(125, "runtime directory %s", g_rundir);
+  }
+  if (!S_ISDIR(st.st_mode)) die(125, "runtime directory %s is not a directory", g_rundir);
+  if (st.st_uid != me)
+    die(125, "runtime directory %s belongs to uid %u, not to you: refusing to use it (permission denied); set "
+             "XDG_RUNTIME_DIR to a directory of yours (mode 0700)", g_rundir, (unsigned)st.st_uid);
+  if (st.st_mode & 022)
+    die(125, "runtime directory %s can be written by others (mode %04o): refusing to use it; make it private "
+             "(chmod 700) or remove it", g_rundir, (unsigned)(st.st_mode & 07777));
+  done = 1;
+}
+
 /* Returns an fd on the live pause process's user namespace, or -1. */
 static int open_pause_ns(void) {
   char path[4200], buf[128];
   pause_path(path, sizeof path, "pause.pid");
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return -1;
   ssize_t n = read(fd, buf, sizeof buf - 1);
   close(fd);
@@ -161,9 +191,35 @@ static int write_proc(pid_t pid, const char *file, const char *data) {
   return rc;
 }
 
+/* Is the pause still the one its runtime dir names? The dir must still be the one it started
+   in (same device and inode at the same path) and pause.pid must still name this process. */
+static int pause_still_ours(const char *dir, const struct stat *orig) {
+  struct stat st;
+  if (lstat(dir, &st) < 0 || st.st_dev != orig->st_dev || st.st_ino != orig->st_ino) return 0;
+  char path[4200], buf[128];
+  snprintf(path, sizeof path, "%s/pause.pid", dir);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return errno != ENOENT && errno != ELOOP;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 1; /* being written: judge at the next event */
+  buf[n] = 0;
+  return atol(buf) == (long)getpid();
+}
+
+/* The pause process: holds the user namespace until SIGTERM, or until its runtime dir is gone
+   (removed, renamed, unmounted) or names another pause. It wakes only for changes in that dir
+   (inotify); where inotify cannot be had it looks once a minute. Running containers hold the
+   namespace themselves, so they keep running when it exits; the next command makes a new pause. */
 static void become_pause(void) __attribute__((noreturn));
 static void become_pause(void) {
   setsid();
+  char dir[4096];
+  if (g_rundir[0] == '/') snprintf(dir, sizeof dir, "%s", g_rundir);
+  else {
+    char cwd[2048];
+    snprintf(dir, sizeof dir, "%s/%s", getcwd(cwd, sizeof cwd) ? cwd : "", g_rundir);
+  }
   if (chdir("/") < 0) {}
   int nul = open("/dev/null", O_RDWR);
   if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); dup2(nul, 2); }
@@ -171,13 +227,45 @@ static void become_pause(void) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = SIG_IGN;
-  for (int s = 1; s < 65; s++) sigaction(s, &sa, NULL);
+  for (int s = 1; s < 65; s++)
+    if (s != SIGTERM && s != SIGINT) sigaction(s, &sa, NULL);
+  sa.sa_handler = SIG_DFL;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   prctl(PR_SET_NAME, "ctr-pause", 0, 0, 0);
   set_proc_title(saved_argv(), "ctr-pause");
-  for (;;) pause();
+  struct stat orig;
+  if (lstat(dir, &orig) < 0) _exit(0);
+  int in = inotify_init1(IN_CLOEXEC);
+  if (in >= 0 && inotify_add_watch(in, dir, IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT | IN_DELETE | IN_MOVED_FROM |
+                                               IN_MOVED_TO | IN_ONLYDIR | IN_DONT_FOLLOW) < 0) {
+    close(in);
+    in = -1;
+  }
+  if (!pause_still_ours(dir, &orig)) _exit(0);
+  for (;;) {
+    struct pollfd p = {in, POLLIN, 0};
+    int r = poll(&p, in >= 0 ? 1 : 0, in >= 0 ? -1 : 60000);
+    if (r < 0) continue;
+    int check = in < 0, lost = 0;
+    if (in >= 0 && p.revents) {
+      char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+      ssize_t n = read(in, ev, sizeof ev);
+      if (n < 0 && errno != EINTR && errno != EAGAIN) lost = 1;
+      for (ssize_t off = 0; n > 0 && off < n;) {
+        const struct inotify_event *e = (const struct inotify_event *)(ev + off);
+        if (e->mask & IN_IGNORED) lost = 1; /* the watch is gone (the dir was deleted or unmounted) */
+        if (e->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT | IN_Q_OVERFLOW)) check = 1;
+        else if (e->len && !strcmp(e->name, "pause.pid")) check = 1;
+        off += (ssize_t)sizeof *e + e->len;
+      }
+    }
+    if ((check || lost) && !pause_still_ours(dir, &orig)) _exit(0);
+    if (lost) { close(in); in = -1; } /* still ours, somehow: look once a minute from now on */
+  }
 }
 
 /* Creates the pause process (lock held by the caller) and returns an fd on its user ns. */
@@ -284,12 +372,12 @@ void join_userns(void) {
   if (joined) return;
   joined = 1;
   if (is_real_root() || in_userns_as_root()) return;
+  check_rundir();
   int nsfd = open_pause_ns();
   if (nsfd < 0) {
-    if (mkdir_p(g_rundir, 0700) < 0) die_errno(125, "creating %s", g_rundir);
     char lock[4200];
     pause_path(lock, sizeof lock, "pause.lock");
-    int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (lfd < 0) die_errno(125, "opening %s", lock);
     while (flock(lfd, LOCK_EX) < 0)
       if (errno != EINTR) die_errno(125, "locking %s", lock);

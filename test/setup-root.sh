@@ -9,6 +9,7 @@
 #   3. its runtime dir /run/user/UID (nothing else creates it on a host without logind)
 #   4. /dev/fuse and /dev/net/tun usable by everybody (0666; some VMs ship them 0600)
 #   4b. a second user without sub-IDs (CTR_TEST_NOSUB_USER, default ctrnosub)
+#   4c. a hostile local user (CTR_TEST_EVIL_USER, default ctrevil) for the trust tests
 #   5. a checkout the test user can read. When the test user can already read REPO (e.g.
 #      /work/main, /tmp/clone) the tests run in place and only dist/ and native/build are
 #      made world-readable. Otherwise (a clone under /root, which is 0700) the files the
@@ -47,6 +48,15 @@ NOSUB_USER=${CTR_TEST_NOSUB_USER:-ctrnosub}
 if ! id "$NOSUB_USER" >/dev/null 2>&1; then
   log "creating $NOSUB_USER (no sub-IDs)"
   useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$NOSUB_USER"
+fi
+
+# ------------------------------------------------------------------ 4c. a hostile local user
+# For test/e2e/hostile-user.root.test.ts: another unprivileged user who prepares traps for the
+# test user (a runtime dir in /tmp, planted files, a fake registry that records credentials).
+EVIL_USER=${CTR_TEST_EVIL_USER:-ctrevil}
+if ! id "$EVIL_USER" >/dev/null 2>&1; then
+  log "creating $EVIL_USER (the hostile local user of the trust tests)"
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$EVIL_USER"
 fi
 
 # ------------------------------------------------------------------ 5. a checkout the test user can read

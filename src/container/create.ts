@@ -5,6 +5,7 @@ import { findImage } from '../image/store';
 import { createContainerRootfs } from '../storage/rootfs';
 import type { ImageRecord, RootfsSpec } from '../image/types';
 import { writeJsonAtomic } from '../state/fsatomic';
+import { runrootDir } from '../state/dirs';
 import { CtrError } from '../util/errors';
 import { which } from '../util/which';
 import {
@@ -136,6 +137,8 @@ export function createContainer(req: CreateRequest): ContainerRecord {
   const fileEnv = readEnvFiles(req.envFiles);
   if (req.hostname !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,253})?$/.test(req.hostname))
     throw new CtrError(`invalid hostname "${req.hostname}"`);
+  // the runtime dir holds the monitor's socket: a container that could never start is not made
+  runrootDir();
 
   if (pidsLimit) process.stderr.write(pidsLimitWarning(pidsLimit) + '\n');
 

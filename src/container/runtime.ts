@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CtrError } from '../util/errors';
+import { CtrError, errnoCode } from '../util/errors';
 import { acquireLockSync } from '../state/lock';
 import { noteRootfsMountFailure } from '../storage/driver-cache';
 import { findHelper, forwardNotes, helperArgs, helperError, ensureRunroot } from '../util/helper';
@@ -153,7 +153,9 @@ export function startAttached(rec: ContainerRecord, o: AttachOptions): Promise<n
 
 /** Attaches to a running container through the helper's attach client. */
 export function attachRunning(rec: ContainerRecord, o: AttachOptions): Promise<number> {
-  return runAttachedHelper(['attach', path.join(monitorDir(rec.id), 'attach'), ...attachFlags(o)]);
+  const sock = path.join(monitorDir(rec.id), 'attach');
+  if (!fs.existsSync(sock) && isActive(runtimeState(rec))) throw socketGone(rec, sock);
+  return runAttachedHelper(['attach', sock, ...attachFlags(o)]);
 }
 
 export function runAttachedHelper(args: string[], env?: NodeJS.ProcessEnv): Promise<number> {
@@ -192,6 +194,15 @@ export function runAttachedHelper(args: string[], env?: NodeJS.ProcessEnv): Prom
   });
 }
 
+/** The monitor of a running container has no socket where this ctr looks for it. */
+class SocketGone extends CtrError {}
+
+function socketGone(rec: ContainerRecord, sock: string): SocketGone {
+  return new SocketGone(
+    `cannot reach the monitor of ${rec.name}: its socket ${sock} is gone (the runtime directory was removed, or this ctr uses another one than the one the container started with: check XDG_RUNTIME_DIR and --runroot)`,
+  );
+}
+
 /** A connection to the monitor's attach socket, as a control client (no stdio). */
 function control(rec: ContainerRecord): Promise<net.Socket> {
   const sock = path.join(monitorDir(rec.id), 'attach');
@@ -201,8 +212,40 @@ function control(rec: ContainerRecord): Promise<net.Socket> {
       s.write(Buffer.from([7, 0, 0, 0, 1, 0]));
       resolve(s);
     });
-    s.once('error', (e) => reject(new CtrError(`cannot reach the monitor of ${rec.name}: ${e.message}`)));
+    s.once('error', (e) => {
+      const code = errnoCode(e);
+      reject(code === 'ENOENT' || code === 'ECONNREFUSED' ? socketGone(rec, sock) : new CtrError(`cannot reach the monitor of ${rec.name}: ${e.message}`));
+    });
   });
+}
+
+/**
+ * Signals the container's init directly, without its monitor's socket (gone with the runtime
+ * directory): ctr may, as the owner of the user namespace. Only a process whose parent is the
+ * container's monitor is signalled (a PID reused meanwhile belongs to somebody else). False
+ * when there is no such process.
+ */
+function signalInit(st: RuntimeState, sig: number): boolean {
+  if (!st.pid || !st.monitorPid) return false;
+  try {
+    const stat = fs.readFileSync(`/proc/${st.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || Number(fields[1]) !== st.monitorPid) return false;
+    process.kill(st.pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Polls until the container is no longer running; false after timeoutMs. */
+async function waitInactive(rec: ContainerRecord, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (!isActive(runtimeState(rec))) return true;
+    if (Date.now() >= until) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** Waits on an open control connection for the exit frame; resolves with the exit code or undefined on timeout. */
@@ -242,7 +285,13 @@ function signalFrame(sig: number): Buffer {
 
 /** Sends a signal to the container's init (through its monitor). */
 export async function killContainer(rec: ContainerRecord, sig: number): Promise<void> {
-  const s = await control(rec);
+  let s: net.Socket;
+  try {
+    s = await control(rec);
+  } catch (e) {
+    if (e instanceof SocketGone && signalInit(runtimeState(rec), sig)) return;
+    throw e;
+  }
   await new Promise<void>((r) => s.write(signalFrame(sig), () => r()));
   // The frame is in the socket: close it now. end() alone would wait for the monitor to close
   // its side, which it does only when the container exits (never, for a signal PID 1 ignores).
@@ -260,6 +309,13 @@ export async function stopContainer(rec: ContainerRecord, stopSignal: number, ti
   try {
     s = await control(rec);
   } catch (e) {
+    // The socket is gone but the monitor runs on (the runtime directory was removed): signal
+    // the init directly and watch the state the monitor writes when it ends.
+    if (e instanceof SocketGone && !o.keep && signalInit(st, st.status === 'paused' ? 18 : 0)) {
+      if (timeoutSec > 0 && signalInit(st, stopSignal) && (await waitInactive(rec, timeoutSec * 1000))) return;
+      signalInit(st, 9);
+      if (await waitInactive(rec, 10_000)) return;
+    }
     // A monitor that is ending (another ctr stopped it) has removed its socket already:
     // give it a moment to finish before calling this a failure.
     for (let i = 0; i < 50; i++) {

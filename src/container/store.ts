@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from '../util/random';
-import { context } from '../state/context';
+import { runrootDir, storeDir } from '../state/dirs';
 import { readJson, writeJsonAtomic } from '../state/fsatomic';
 import { CtrError, errnoCode } from '../util/errors';
 import type { ContainerRecord } from './types';
@@ -9,17 +9,17 @@ import { invalidName, randomName } from './names';
 import { removeDirs } from './remove';
 
 export function containersDir(): string {
-  return path.join(context().root, 'containers');
+  return path.join(storeDir(), 'containers');
 }
 export function namesDir(): string {
-  return path.join(context().root, 'names');
+  return path.join(storeDir(), 'names');
 }
 export function containerDir(id: string): string {
   return path.join(containersDir(), id);
 }
 /** Short per-container runtime dir (unix socket paths must stay under 108 bytes). */
 export function monitorDir(id: string): string {
-  return path.join(context().runroot, 'c', id.slice(0, 12));
+  return path.join(runrootDir(), 'c', id.slice(0, 12));
 }
 
 /** `.new-<id>/creator`: "PID STARTTIME" of the ctr process filling that directory. */
@@ -152,8 +152,9 @@ export function namesOf(id: string): string[] {
 }
 
 function listIds(): string[] {
+  const dir = containersDir(); // a store that is not the user's own is an error, not an empty list
   try {
-    return fs.readdirSync(containersDir()).filter((n) => n.length === 64 && /^[0-9a-f]+$/.test(n));
+    return fs.readdirSync(dir).filter((n) => n.length === 64 && /^[0-9a-f]+$/.test(n));
   } catch {
     return [];
   }
@@ -359,7 +360,7 @@ export function updateRecord(rec: ContainerRecord): void {
 
 /** Runtime dirs of removed containers waiting for deletion: `.rm-<short id>` beside the live ones. */
 function monitorTrash(id: string): string {
-  return path.join(context().runroot, 'c', `.rm-${id.slice(0, 12)}`);
+  return path.join(runrootDir(), 'c', `.rm-${id.slice(0, 12)}`);
 }
 
 /**
@@ -451,9 +452,10 @@ export function leftoverDirs(): Leftover[] {
 /** `<runroot>/c`: abandoned `.rm-` dirs, and the runtime dir of each container (short ID -> path). */
 function runtimeEntries(): { trash: string[]; dirs: Map<string, string> } {
   const out = { trash: [] as string[], dirs: new Map<string, string>() };
-  const rc = path.join(context().runroot, 'c');
+  let rc: string;
   let names: string[];
   try {
+    rc = path.join(runrootDir(), 'c');
     names = fs.readdirSync(rc);
   } catch {
     return out; // no runtime dir

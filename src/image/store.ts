@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from '../util/random';
 import { context } from '../state/context';
+import { storeDir } from '../state/dirs';
 import { readJson, writeJsonAtomic } from '../state/fsatomic';
 import { processStartTime, withLockSync } from '../state/lock';
 import { CtrError, errnoCode } from '../util/errors';
@@ -27,8 +28,9 @@ import type { ImageConfigBlob, ImageRecord, LayerRecord } from './types';
 
 // ---------------------------------------------------------------- layout
 
+/** The store's top directory, made and checked (owner, mode) on first use. */
 export function storeRoot(): string {
-  return context().root;
+  return storeDir();
 }
 export const blobsDir = () => path.join(storeRoot(), 'blobs', 'sha256');
 export const layersDir = () => path.join(storeRoot(), 'layers');

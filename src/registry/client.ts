@@ -73,6 +73,10 @@ interface HostState {
   ping?: Promise<void>;
   /** base and challenge come from the host cache (not yet confirmed by an answer) */
   fromCache?: boolean;
+  /** the challenge was answered by the host itself, in this process, over verified TLS */
+  challengeVerified?: boolean;
+  /** a fresh ping replacing a remembered challenge, shared by concurrent requests */
+  reverify?: Promise<void>;
 }
 const hostStates = new Map<string, HostState>();
 const tokens = new Map<string, { token: string; expires: number }>();
@@ -188,10 +192,17 @@ export class Conn {
   ready(fresh = false): Promise<void> {
     if (fresh && this.state.fromCache) this.dropCached();
     if (!this.state.ping && !fresh) {
-      const c = recallHost(this.key);
+      let c = recallHost(this.key);
+      if (c && !this.allowedBase(c.base)) {
+        // a memory may say how to talk to this host, never send us elsewhere or to plain HTTP
+        debug(`${this.host}: the remembered ${c.base} is not ${this.allowedBases().join(' or ')}: dropped`);
+        forgetHost(this.key);
+        c = undefined;
+      }
       if (c) {
         this.state.base = c.base;
         this.state.challenge = c.challenge;
+        this.state.challengeVerified = false;
         this.state.fromCache = true;
         this.state.ping = Promise.resolve();
         debug(`${this.host}: ${c.base}, auth ${c.challenge?.scheme ?? 'none'} (remembered)`);
@@ -238,6 +249,7 @@ export class Conn {
           debug(`${this.host}: 401 without a usable WWW-Authenticate challenge: ${String(res.headers['www-authenticate'])}`);
         await res.body.dump();
         this.state.base = `${scheme}://${this.netHost}`;
+        this.state.challengeVerified = scheme === 'https' && !this.insecure;
         this.state.fromCache = false;
         rememberHost(this.key, this.state.base, this.state.challenge);
         debug(`${this.host}: ${this.state.base}, auth ${this.state.challenge?.scheme ?? 'none'}`);
@@ -255,6 +267,50 @@ export class Conn {
     this.state.ping = undefined;
     this.state.base = undefined;
     this.state.challenge = undefined;
+    this.state.challengeVerified = false;
+  }
+
+  /** The only bases this host may be reached at: itself over https, or plain http where allowed (insecure). */
+  private allowedBases(): string[] {
+    return this.insecure ? [`https://${this.netHost}`, `http://${this.netHost}`] : [`https://${this.netHost}`];
+  }
+
+  private allowedBase(base: string): boolean {
+    return this.allowedBases().includes(base);
+  }
+
+  /** The token realm of the current challenge, when it is on another host than the registry. */
+  private foreignRealm(): URL | undefined {
+    const ch = this.state.challenge;
+    if (!ch || ch.scheme !== 'bearer' || !ch.params['realm']) return undefined;
+    try {
+      const u = new URL(ch.params['realm']);
+      return u.host === this.netHost ? undefined : u;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Why the stored credentials must not go to this token realm, or undefined when they may.
+   * They go to the registry's own host and port (over TLS unless the registry is insecure),
+   * and to another host only when the registry named it over verified TLS, in this process
+   * (not from the host memory), and it is https too. An insecure registry's token service on
+   * the same machine (another port) is as trusted as the registry itself.
+   */
+  private realmRefusal(url: URL): string | undefined {
+    const plain = url.protocol !== 'https:';
+    if (url.host === this.netHost) {
+      if (plain && !this.insecure) return `${this.host} asked for its credentials over plain HTTP (${url.origin}): refused; it is not configured as insecure`;
+      return undefined;
+    }
+    if (!this.state.challengeVerified) {
+      const registryName = new URL(`http://${this.netHost}`).hostname;
+      if (this.insecure && url.hostname === registryName) return undefined;
+      return `${this.host} named a token service on another host (${url.host}) over a connection that is not verified: the credentials for ${this.host} are only sent there over TLS; configure TLS for ${this.host} (certs.d) or serve its tokens from ${registryName}`;
+    }
+    if (plain) return `${this.host} named a token service over plain HTTP (${url.origin}): refused to send the credentials for ${this.host} there`;
+    return undefined;
   }
 
   private basic(): string | undefined {
@@ -281,7 +337,11 @@ export class Conn {
     for (const s of sorted) url.searchParams.append('scope', s);
     const headers: Record<string, string> = { 'user-agent': this.userAgent };
     const b = this.basic();
-    if (b) headers.authorization = b;
+    if (b) {
+      const refused = this.realmRefusal(url);
+      if (refused) throw new RegistryError('PROTOCOL', refused);
+      headers.authorization = b;
+    }
     const verify = url.host === this.netHost ? !this.insecure : this.verifyOthers;
     let res: Response | undefined;
     for (let attempt = 0; ; attempt++) {
@@ -342,6 +402,15 @@ export class Conn {
    */
   async send(method: string, target: string | URL, o: SendOptions = {}): Promise<Response & { url: URL }> {
     await this.ready();
+    // credentials go to a token service elsewhere only when the registry named it live over
+    // verified TLS: a remembered challenge is asked again first
+    if (this.creds && this.state.fromCache && this.foreignRealm()) {
+      this.state.reverify ??= this.ready(true).finally(() => {
+        this.state.reverify = undefined;
+      });
+    }
+    // (also when another request of this command started it: the base is being asked again)
+    if (this.state.reverify) await this.state.reverify;
     let own = new URL(this.base).origin;
     const relative = typeof target === 'string' && !/^https?:\/\//.test(target);
     let url = relative ? new URL(this.base + target) : new URL(target);
@@ -410,6 +479,7 @@ export class Conn {
         if (ch) {
           const prevScheme = this.state.challenge?.scheme;
           this.state.challenge = ch;
+          this.state.challengeVerified = url.protocol === 'https:' && !this.insecure;
           rememberHost(this.key, this.base, ch);
           if (ch.scheme === 'bearer' && ch.params['scope']) scopes = [...new Set([...scopes, ...ch.params['scope'].split(' ')])];
           if (ch.scheme === 'bearer' || (ch.scheme === 'basic' && this.creds && prevScheme !== 'basic')) {

@@ -4,6 +4,10 @@
  *   XDG_RUNTIME_DIR: /run/containers/0/auth.json), written 0600 and atomically;
  *   read fallbacks: ~/.config/containers/auth.json, then Docker's ~/.docker/config.json
  *   ($DOCKER_CONFIG/config.json). Format: {"auths": {"HOST": {"auth": base64("user:pass")}}}.
+ *
+ * The default directory (under the runtime dir) is only used when it is the user's own and
+ * private (state/dirs.ts): credentials are neither written to nor read from a directory another
+ * user made. A file named by $REGISTRY_AUTH_FILE is the user's explicit choice.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,6 +15,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CtrError } from '../util/errors';
 import { readJsonObjectFile } from '../util/jsonfile';
+import { checkPrivateDirIfPresent, ensurePrivateDir, type PrivateDir } from '../state/dirs';
 
 export interface Credentials {
   username: string;
@@ -35,6 +40,18 @@ export function authFilePath(): string {
   return uid === 0 ? '/run/containers/0/auth.json' : `/run/user/${uid}/containers/auth.json`;
 }
 
+/** The default auth file's directory, with how to name it in errors; undefined with $REGISTRY_AUTH_FILE. */
+function defaultAuthDir(): PrivateDir | undefined {
+  if (process.env.REGISTRY_AUTH_FILE) return undefined;
+  const dir = path.dirname(authFilePath());
+  return {
+    dir,
+    what: 'credentials directory',
+    parentName: process.env.XDG_RUNTIME_DIR ? 'XDG_RUNTIME_DIR' : undefined,
+    fix: 'set XDG_RUNTIME_DIR to a directory of yours (mode 0700), or REGISTRY_AUTH_FILE to a file of yours',
+  };
+}
+
 /** Files read for credentials, in order. */
 export function authFilesToRead(): string[] {
   if (process.env.REGISTRY_AUTH_FILE) return [process.env.REGISTRY_AUTH_FILE];
@@ -47,6 +64,10 @@ export function authFilesToRead(): string[] {
 }
 
 function readAuthFile(file: string): AuthFile | undefined {
+  if (file === authFilePath()) {
+    const d = defaultAuthDir();
+    if (d && !checkPrivateDirIfPresent(d)) return undefined;
+  }
   return readJsonObjectFile<AuthFile>(file, 'credentials file', 'fix or remove it');
 }
 
@@ -94,7 +115,9 @@ export function getCredentials(host: string): Credentials | undefined {
 
 function writeAuthFile(file: string, content: AuthFile): void {
   const dir = path.dirname(file);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const d = file === authFilePath() ? defaultAuthDir() : undefined;
+  if (d) ensurePrivateDir(d);
+  else fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = path.join(dir, `.tmp-${path.basename(file)}-${randomBytes(4).toString('hex')}`);
   try {
     const fd = fs.openSync(tmp, 'wx', 0o600);

@@ -8,10 +8,15 @@
  * The key includes the TLS mode, so a host that is no longer configured insecure is pinged
  * over https again. Reads and writes are best effort: a missing, corrupt or unwritable file
  * only means a ping.
+ *
+ * The file is only read from a runtime dir that passed the ownership checks (state/dirs.ts),
+ * and a remembered answer can only ever change how ctr talks to the host the user named: the
+ * client drops an entry whose base is not that very host and port over a scheme it allows
+ * (client.ts, Conn.ready).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { context } from '../state/context';
+import { runrootDir } from '../state/dirs';
 import type { Challenge } from './challenge';
 
 export interface HostInfo {
@@ -28,25 +33,32 @@ const MAX_ENTRIES = 64;
 
 let cache: Record<string, HostInfo> | undefined;
 
+/** The file, in the checked runtime dir: a runtime dir that is not the user's own is an error, not a miss. */
 function file(): string | undefined {
   if (process.env.CTR_REGISTRY_HOST_CACHE === '0') return undefined;
-  try {
-    return path.join(context().runroot, FILE);
-  } catch {
-    return undefined;
-  }
+  return path.join(runrootDir(), FILE);
 }
 
 function validChallenge(c: unknown): c is Challenge | null {
   if (c === null) return true;
   const ch = c as Challenge;
-  return !!ch && typeof ch.scheme === 'string' && !!ch.params && typeof ch.params === 'object' && Object.values(ch.params).every((v) => typeof v === 'string');
+  if (!ch || typeof ch.scheme !== 'string' || !ch.params || typeof ch.params !== 'object' || Array.isArray(ch.params)) return false;
+  if (!Object.values(ch.params).every((v) => typeof v === 'string')) return false;
+  if (ch.params['realm'] !== undefined && ch.scheme === 'bearer') {
+    try {
+      const u = new URL(ch.params['realm']);
+      if (u.protocol !== 'https:' && u.protocol !== 'http:') return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
 }
 
 function load(): Record<string, HostInfo> {
   if (cache) return cache;
-  cache = {};
   const f = file();
+  cache = {};
   if (!f) return cache;
   try {
     const j = JSON.parse(fs.readFileSync(f, 'utf8')) as unknown;
@@ -68,9 +80,9 @@ function save(): void {
     const keys = Object.keys(cache).sort((a, b) => cache![b]!.at - cache![a]!.at);
     const out: Record<string, HostInfo> = {};
     for (const k of keys.slice(0, MAX_ENTRIES)) out[k] = cache[k]!;
-    fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
     const tmp = `${f}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(out), { mode: 0o600 });
+    fs.rmSync(tmp, { force: true });
+    fs.writeFileSync(tmp, JSON.stringify(out), { mode: 0o600, flag: 'wx' });
     fs.renameSync(tmp, f);
   } catch {
     /* best effort */

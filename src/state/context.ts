@@ -19,6 +19,10 @@ export interface Context {
   rootless: boolean;
   root: string;
   runroot: string;
+  /** where root came from: --root, CTR_ROOT, or the default */
+  rootFrom: 'option' | 'env' | 'default';
+  /** where runroot came from: --runroot, CTR_RUNROOT, $XDG_RUNTIME_DIR/ctr, or the default (/tmp/ctr-UID, /run/ctr) */
+  runrootFrom: 'option' | 'env' | 'xdg' | 'default';
   storageDriver: StorageDriverName;
   logLevel: LogLevel;
   configDir: string;
@@ -45,10 +49,12 @@ export function context(): Context {
   let root: string;
   let runroot: string;
   let configDir: string;
+  let runrootFrom: Context['runrootFrom'] = 'default';
   if (rootless) {
     root = path.join(process.env.XDG_DATA_HOME || path.join(home, '.local/share'), 'ctr');
     const xdgRun = process.env.XDG_RUNTIME_DIR;
     runroot = xdgRun ? path.join(xdgRun, 'ctr') : `/tmp/ctr-${uid}`;
+    if (xdgRun) runrootFrom = 'xdg';
     configDir = path.join(process.env.XDG_CONFIG_HOME || path.join(home, '.config'), 'ctr');
   } else {
     root = '/var/lib/ctr';
@@ -59,8 +65,10 @@ export function context(): Context {
     uid,
     gid,
     rootless,
-    root: path.resolve(globals.root ?? process.env.CTR_ROOT ?? root),
-    runroot: path.resolve(globals.runroot ?? process.env.CTR_RUNROOT ?? runroot),
+    root: path.resolve(globals.root ?? (process.env.CTR_ROOT || root)),
+    runroot: path.resolve(globals.runroot ?? (process.env.CTR_RUNROOT || runroot)),
+    rootFrom: globals.root !== undefined ? 'option' : process.env.CTR_ROOT ? 'env' : 'default',
+    runrootFrom: globals.runroot !== undefined ? 'option' : process.env.CTR_RUNROOT ? 'env' : runrootFrom,
     storageDriver: globals.storageDriver ?? (process.env.CTR_STORAGE_DRIVER as StorageDriverName | undefined) ?? 'auto',
     logLevel: globals.logLevel ?? 'warn',
     configDir,

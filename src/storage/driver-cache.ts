@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { context, getGlobalOptions } from '../state/context';
 import { readJson } from '../state/fsatomic';
+import { storeDir } from '../state/dirs';
 import { CtrError } from '../util/errors';
 import { loadConfig } from './config';
 
@@ -26,7 +27,7 @@ export interface CacheFile {
   attempts?: Record<string, string>;
 }
 
-export const cacheFile = () => path.join(context().root, 'storage-driver.json');
+export const cacheFile = () => path.join(storeDir(), 'storage-driver.json');
 
 function validate(value: string, where: string): DriverName | 'auto' {
   if (value === 'auto' || (DRIVERS as string[]).includes(value)) return value as DriverName | 'auto';

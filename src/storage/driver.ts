@@ -17,6 +17,7 @@ import { randomBytes } from '../util/random';
 import { context, getGlobalOptions } from '../state/context';
 import { readJson, writeJsonAtomic } from '../state/fsatomic';
 import { withLockSync } from '../state/lock';
+import { storeDir } from '../state/dirs';
 import { CtrError } from '../util/errors';
 import { ensureRunroot, findHelper, helperArgs, helperError } from '../util/helper';
 import { tarBuffer } from '../image/tarstream';
@@ -67,8 +68,7 @@ export function resolveStorageDriver(): DriverChoice {
     resolved = { name: cached.driver, reason: cached.reason };
     return resolved;
   }
-  fs.mkdirSync(context().root, { recursive: true, mode: 0o700 });
-  resolved = withLockSync(path.join(context().root, 'storage-driver.lock'), () => {
+  resolved = withLockSync(path.join(storeDir(), 'storage-driver.lock'), () => {
     const again = readCache();
     if (again && again.key === key) return { name: again.driver, reason: again.reason };
     const choice = probeAll();
@@ -126,11 +126,8 @@ export function probeDriver(driver: 'overlay' | 'fuse-overlayfs'): string | unde
   } catch (e) {
     return (e as Error).message;
   }
-  try {
-    ensureRunroot();
-  } catch (e) {
-    return `cannot create ${context().runroot}: ${(e as Error).message}`;
-  }
+  // a runtime dir that cannot be used is the user's problem to fix, not a reason to pick another driver
+  ensureRunroot();
   fs.mkdirSync(tmpDir(), { recursive: true, mode: 0o700 });
   const dir = path.join(tmpDir(), `probe-${owner()}-${randomBytes(4).toString('hex')}`);
   const lowerA = path.join(dir, 'a');

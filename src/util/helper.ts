@@ -2,6 +2,7 @@ import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { context } from '../state/context';
+import { runrootDir } from '../state/dirs';
 import { CtrError } from './errors';
 
 let helperPath: string | undefined;
@@ -40,13 +41,14 @@ export function findHelper(): string {
 
 export function helperArgs(args: string[]): string[] {
   const ctx = context();
-  const pre = ['--rundir', ctx.runroot];
+  const pre = ['--rundir', runrootDir()];
   if (ctx.logLevel === 'debug') pre.push('--log-level', 'debug');
   return [...pre, ...args];
 }
 
+/** Makes the runtime dir when missing and checks that it is the user's own (src/state/dirs.ts). */
 export function ensureRunroot(): void {
-  fs.mkdirSync(context().runroot, { recursive: true, mode: 0o700 });
+  runrootDir();
 }
 
 /** Last non-empty line of the helper's stderr, without its `ctr-helper: ` prefix. */

@@ -279,3 +279,51 @@ describe('mirrors (registry client)', () => {
     await expect(c.getManifest('missing')).rejects.toThrow(`manifest unknown: ${regs.open.host}/only/origin:missing`);
   });
 });
+
+describe('the remembered host answers (registry-hosts.json in the runtime dir)', () => {
+  /** A server that records every request (and answers 401 Basic, so a client would send credentials). */
+  async function recorder(): Promise<{ port: number; seen: { url: string; auth?: string }[]; close: () => void }> {
+    const http = await import('node:http');
+    const seen: { url: string; auth?: string }[] = [];
+    const s = http.createServer((req, res) => {
+      seen.push({ url: req.url ?? '', auth: req.headers.authorization });
+      if (req.url?.startsWith('/token')) return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"t"}');
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="elsewhere"' }).end();
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+    return { port: (s.address() as import('node:net').AddressInfo).port, seen, close: () => (s.closeAllConnections(), s.close()) };
+  }
+  const memoryFile = () => path.join(ctr.runroot, 'registry-hosts.json');
+  const remember = (entries: Record<string, { base: string; challenge: unknown }>) =>
+    fs.writeFileSync(memoryFile(), JSON.stringify(Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, { ...v, at: Date.now() }]))), { mode: 0o600 });
+
+  it('an address that is not the host itself is dropped: the pull goes to the registry, nothing elsewhere', async () => {
+    await seedImage(regs.basic, 'kept/app:1', 'busybox');
+    const login = await ctr.run(['login', '--tls-verify=false', '-u', BASIC_USER, '-p', BASIC_PASS, regs.basic.host]);
+    expect(login.code, login.stderr).toBe(0);
+    const rec = await recorder();
+    try {
+      remember({ [`${regs.basic.host}|i`]: { base: `http://127.0.0.1:${rec.port}`, challenge: { scheme: 'basic', params: { realm: 'x' } } } });
+      const r = await ctr.run(['pull', '--tls-verify=false', `${regs.basic.host}/kept/app:1`]);
+      expect(rec.seen).toEqual([]);
+      expect(r.code, r.stderr).toBe(0);
+      expect((JSON.parse(fs.readFileSync(memoryFile(), 'utf8')) as Record<string, { base: string }>)[`${regs.basic.host}|i`]!.base).toBe(`http://${regs.basic.host}`);
+    } finally {
+      rec.close();
+    }
+  });
+
+  it('a remembered token service on another host is asked for again before the credentials could go there', async () => {
+    const rec = await recorder();
+    try {
+      remember({
+        [`${regs.basic.host}|i`]: { base: `http://${regs.basic.host}`, challenge: { scheme: 'bearer', params: { realm: `http://localhost:${rec.port}/token`, service: 's' } } },
+      });
+      const r = await ctr.run(['pull', '--tls-verify=false', `${regs.basic.host}/kept/app:1`]);
+      expect(rec.seen.filter((s) => s.auth)).toEqual([]);
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      rec.close();
+    }
+  });
+});

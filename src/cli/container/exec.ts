@@ -6,8 +6,7 @@ import { containerDir, findContainer } from '../../container/store';
 import { runtimeState } from '../../container/state';
 import { runAttachedHelper } from '../../container/runtime';
 import { checkUser, mergeEnv, readEnvFiles, ALL_CAPS } from '../../container/options';
-import { ensureRunroot } from '../../util/helper';
-import { context } from '../../state/context';
+import { runrootDir } from '../../state/dirs';
 
 export class ExecCommand extends Command {
   static override paths = [['exec'], ['container', 'exec']];
@@ -51,9 +50,8 @@ export class ExecCommand extends Command {
       noNewPrivileges: !this.privileged && spec.process.noNewPrivileges,
       rlimits: spec.process.rlimits,
     };
-    ensureRunroot();
-    const file = path.join(context().runroot, `exec-${process.pid}-${Date.now()}.json`);
-    fs.writeFileSync(file, JSON.stringify(proc), { mode: 0o600 });
+    const file = path.join(runrootDir(), `exec-${process.pid}-${Date.now()}.json`);
+    fs.writeFileSync(file, JSON.stringify(proc), { mode: 0o600, flag: 'wx' });
     const args = ['exec', String(st.pid), file];
     if (this.tty) args.push('--tty');
     if (this.interactive) args.push('--stdin');

@@ -30,12 +30,19 @@ export class RunCommand extends CreateOptionsCommand {
       this.context.stdout.write(rec.id + '\n');
       return 0;
     }
-    const code = await startAttached(rec, {
-      stdin: this.interactive,
-      tty: this.tty,
-      detachKeys: this.detachKeys,
-      sigProxy: this.sigProxy && !this.tty,
-    });
+    let code: number;
+    try {
+      code = await startAttached(rec, {
+        stdin: this.interactive,
+        tty: this.tty,
+        detachKeys: this.detachKeys,
+        sigProxy: this.sigProxy && !this.tty,
+      });
+    } catch (e) {
+      // not started at all (the start lock, the runtime dir): --rm leaves nothing
+      if (this.rm && fs.existsSync(containerDir(rec.id)) && !isActive(runtimeState(rec))) removeContainers([rec]);
+      throw e;
+    }
     // The monitor removes --rm containers itself; this covers a helper that failed before it ran.
     if (this.rm && fs.existsSync(containerDir(rec.id)) && !isActive(runtimeState(rec)))
       removeContainers([rec]);
