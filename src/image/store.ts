@@ -140,7 +140,7 @@ export function readTagsFile(): { tags: TagIndex } | { damaged: string } | undef
   } catch (e) {
     const code = errnoCode(e);
     if (code === 'ENOENT') return undefined;
-    if (code === 'EACCES' || code === 'EPERM') throw new CtrError(`cannot read ${tagsFile()}: permission denied; the image store must belong to the user running ctr`);
+    if (code === 'EACCES' || code === 'EPERM') throw new CtrError(`cannot read ${tagsFile()}: permission denied`);
     return { damaged: `cannot be read (${code ?? (e as Error).message})` };
   }
   let v: unknown;
