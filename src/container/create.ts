@@ -10,6 +10,7 @@ import { which } from '../util/which';
 import {
   capabilitySet, checkUser, mergeEnv, parseLabels, parseLogOpts, parseSignal, parseVolume, readEnvFiles, signalName,
 } from './options';
+import { parseSecurityOpts, securitySettings } from './security';
 import { ociSpec, writeNetworkFiles, type ContainerSettings, type NetworkMode } from './spec';
 import { containerDir, createRecord, monitorDir, namesDir } from './store';
 import type { ContainerRecord } from './types';
@@ -33,6 +34,7 @@ export interface CreateRequest {
   capAdd: string[];
   capDrop: string[];
   privileged: boolean;
+  securityOpt: string[];
   logOpts: string[];
   tty: boolean;
   interactive: boolean;
@@ -116,6 +118,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
   checkUserInImage(image, user, binds);
   const log = parseLogOpts(req.logOpts);
   const caps = capabilitySet(req.capAdd, req.capDrop, req.privileged);
+  const security = securitySettings(parseSecurityOpts(req.securityOpt), caps, req.privileged);
   const network = networkMode(req.network);
   const stopSignal = parseSignal(req.stopSignal ?? ic.StopSignal ?? 'SIGTERM');
   const labels = { ...(ic.Labels ?? {}), ...parseLabels(req.labels) };
@@ -134,7 +137,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
       // no user: root as /etc/passwd and /etc/group describe it (its supplementary groups), as Docker does
       id, name, args, env, cwd, user: user || '0', hostname, tty: req.tty, openStdin: req.interactive, caps,
       privileged: req.privileged, readOnly: req.readOnly, init: req.init, network, binds, log,
-      autoRemove: req.rm, stopSignal, labels,
+      autoRemove: req.rm, stopSignal, labels, security,
     };
     return {
       id,
@@ -175,6 +178,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
         ReadonlyRootfs: req.readOnly,
         CapAdd: req.capAdd,
         CapDrop: req.capDrop,
+        SecurityOpt: req.securityOpt.length ? req.securityOpt : null,
         Init: req.init,
         LogConfig: { Type: 'json-file', Config: log.raw },
         RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ImageRecord, RootfsSpec } from '../image/types';
 import type { BindMount, LogOptions } from './options';
+import type { SecuritySettings } from './security';
 
 export const MASKED_PATHS = [
   '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats',
@@ -32,6 +33,7 @@ export interface ContainerSettings {
   autoRemove: boolean;
   stopSignal: number;
   labels: Record<string, string>;
+  security: SecuritySettings;
 }
 
 export interface BundlePaths {
@@ -118,15 +120,16 @@ export function ociSpec(s: ContainerSettings, rootfs: RootfsSpec, p: BundlePaths
         ambient: [],
       },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }],
-      noNewPrivileges: !s.privileged,
+      noNewPrivileges: s.security.noNewPrivileges,
     },
     root: { path: rootfs.rootPath, readonly: s.readOnly },
     hostname: s.hostname,
     mounts,
     linux: {
       namespaces,
-      maskedPaths: s.privileged ? [] : MASKED_PATHS,
-      readonlyPaths: s.privileged ? [] : READONLY_PATHS,
+      maskedPaths: s.security.maskedPaths,
+      readonlyPaths: s.security.readonlyPaths,
+      ...(s.security.seccomp ? { seccomp: s.security.seccomp } : {}),
     },
     annotations,
   };
