@@ -105,7 +105,8 @@ struct seccomp_data {
 #endif
 #define X32_BIT 0x40000000U
 #define MAX_INSNS 4096
-#define MAX_NR 1024 /* table numbers are below this (x32: without the bit) */
+#define MAX_NR 600 /* table numbers are below this (x32: without the bit) */
+#define NO_ACTION 0xffffffffU /* no unconditional rule (no action has this value) */
 
 struct cond {
   unsigned idx;
@@ -239,22 +240,27 @@ static int emit_cond(struct emit *e, const struct cond *c, int pass, int fail) {
 
 #ifdef HAVE_SECCOMP_TABLES
 struct abi {
-  const struct sc_name *tab;
-  size_t ntab;
   const char *scmp; /* SCMP_ARCH_ name */
   uint32_t base;    /* added to table numbers */
   int on;
-  int chain[MAX_NR]; /* chain per number; -1 none */
+  short chain[MAX_NR]; /* chain per number; -1 none */
+  short cond[MAX_NR];  /* first conditional rule (index in the pool), -1 none */
+  uint32_t uncond[MAX_NR]; /* the unconditional action, NO_ACTION none */
   int max;           /* highest number named by the profile, -1 none */
 };
 
-static int sc_cmp(const void *a, const void *b) {
-  return strcmp(((const struct sc_name *)a)->name, ((const struct sc_name *)b)->name);
-}
-static int sc_lookup(const struct abi *a, const char *name) {
-  struct sc_name key = {name, 0};
-  const struct sc_name *r = bsearch(&key, a->tab, a->ntab, sizeof key, sc_cmp);
-  return r ? r->nr : -1;
+static const struct sc_entry *sc_lookup(const char *name) {
+  size_t lo = 0, hi = sizeof sc_table / sizeof sc_table[0];
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    const char *m = sc_table[mid].name;
+    int c = (unsigned char)name[0] - (unsigned char)m[0];
+    if (!c) c = strcmp(name, m);
+    if (!c) return &sc_table[mid];
+    if (c < 0) hi = mid;
+    else lo = mid + 1;
+  }
+  return NULL;
 }
 #endif
 
@@ -360,9 +366,13 @@ int seccomp_compile(const struct json *sec, struct seccomp_prog *out, char *err,
   }
 
   static struct abi abis[3];
-  abis[0] = (struct abi){sc_x86_64, sizeof sc_x86_64 / sizeof sc_x86_64[0], "SCMP_ARCH_X86_64", 0, 1, {0}, -1};
-  abis[1] = (struct abi){sc_i386, sizeof sc_i386 / sizeof sc_i386[0], "SCMP_ARCH_X86", 0, 0, {0}, -1};
-  abis[2] = (struct abi){sc_x32, sizeof sc_x32 / sizeof sc_x32[0], "SCMP_ARCH_X32", X32_BIT, 0, {0}, -1};
+  static const char *const scmp[3] = {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"};
+  for (int i = 0; i < 3; i++) {
+    abis[i].scmp = scmp[i];
+    abis[i].base = i == 2 ? X32_BIT : 0;
+    abis[i].on = i == 0; /* the native ABI always, the others when listed */
+    abis[i].max = -1;
+  }
   struct json *archs = json_get(sec, "architectures");
   for (struct json *a = archs && archs->type == J_ARR ? archs->child : NULL; a; a = a->next) {
     if (a->type != J_STR) continue;
@@ -376,15 +386,19 @@ int seccomp_compile(const struct json *sec, struct seccomp_prog *out, char *err,
   size_t nrules = 0;
   for (struct json *r = scs && scs->type == J_ARR ? scs->child : NULL; r; r = r->next) nrules++;
   c.rules = xmalloc((nrules + 1) * sizeof *c.rules);
-  /* per ABI and number: conditional rule indices, and the unconditional action (0 = none) */
-  static int cond_rules[3][MAX_NR][8];
-  static int ncond[3][MAX_NR];
-  static uint32_t uncond[3][MAX_NR];
-  static int has_uncond[3][MAX_NR];
-  memset(ncond, 0, sizeof ncond);
-  memset(has_uncond, 0, sizeof has_uncond);
-  for (int i = 0; i < 3; i++)
-    for (int k = 0; k < MAX_NR; k++) abis[i].chain[k] = -1;
+  /* per ABI and number: its conditional rules (a list in POOL, in profile order) and the
+     unconditional action */
+  struct cr {
+    int rule;
+    short next;
+  } *pool = NULL;
+  size_t npool = 0, cappool = 0;
+  for (int i = 0; i < 3; i++) {
+    if (!abis[i].on) continue;
+    memset(abis[i].chain, 0xff, sizeof abis[i].chain);
+    memset(abis[i].cond, 0xff, sizeof abis[i].cond);
+    memset(abis[i].uncond, 0xff, sizeof abis[i].uncond);
+  }
 
   size_t ri = 0;
   for (struct json *r = scs && scs->type == J_ARR ? scs->child : NULL; r; r = r->next, ri++) {
@@ -411,20 +425,28 @@ int seccomp_compile(const struct json *sec, struct seccomp_prog *out, char *err,
     struct json *names = json_get(r, "names");
     for (struct json *nm = names && names->type == J_ARR ? names->child : NULL; nm; nm = nm->next) {
       if (nm->type != J_STR) continue;
+      const struct sc_entry *se = sc_lookup(nm->str);
+      if (!se) continue;
       for (int i = 0; i < 3; i++) {
-        if (!abis[i].on) continue;
-        int nr = sc_lookup(&abis[i], nm->str);
-        if (nr < 0 || nr >= MAX_NR) continue;
+        int nr = se->nr[i];
+        if (!abis[i].on || nr < 0 || nr >= MAX_NR) continue;
         if (nr > abis[i].max) abis[i].max = nr;
         if (ru->nconds) {
-          if (ncond[i][nr] >= 8) {
-            snprintf(err, errlen, "too many conditional seccomp rules for %s", nm->str);
+          if (npool >= 30000) {
+            snprintf(err, errlen, "too many conditional seccomp rules");
             return -1;
           }
-          cond_rules[i][nr][ncond[i][nr]++] = (int)ri;
-        } else if (!has_uncond[i][nr] || severity(ru->action) > severity(uncond[i][nr])) {
-          uncond[i][nr] = ru->action;
-          has_uncond[i][nr] = 1;
+          if (npool == cappool) {
+            cappool = cappool ? cappool * 2 : 64;
+            pool = realloc(pool, cappool * sizeof *pool);
+            if (!pool) die(125, "out of memory");
+          }
+          pool[npool] = (struct cr){(int)ri, -1};
+          short *link = &abis[i].cond[nr];
+          while (*link >= 0) link = &pool[*link].next;
+          *link = (short)npool++;
+        } else if (abis[i].uncond[nr] == NO_ACTION || severity(ru->action) > severity(abis[i].uncond[nr])) {
+          abis[i].uncond[nr] = ru->action;
         }
       }
     }
@@ -436,11 +458,21 @@ int seccomp_compile(const struct json *sec, struct seccomp_prog *out, char *err,
   for (int i = 0; i < 3; i++) {
     if (!abis[i].on) continue;
     for (int nr = 0; nr <= abis[i].max; nr++) {
-      if (!ncond[i][nr] && !has_uncond[i][nr]) continue;
-      abis[i].chain[nr] = chain_find(&c, cond_rules[i][nr], (size_t)ncond[i][nr], has_uncond[i][nr] ? uncond[i][nr] : dflt);
+      if (abis[i].cond[nr] < 0 && abis[i].uncond[nr] == NO_ACTION) continue;
+      int list[64];
+      size_t n = 0;
+      for (short k = abis[i].cond[nr]; k >= 0; k = pool[k].next) {
+        if (n == sizeof list / sizeof list[0]) {
+          snprintf(err, errlen, "more than %zu seccomp rules with arguments for one syscall", n);
+          return -1;
+        }
+        list[n++] = pool[k].rule;
+      }
+      abis[i].chain[nr] = (short)chain_find(&c, list, n, abis[i].uncond[nr] != NO_ACTION ? abis[i].uncond[nr] : dflt);
     }
   }
 
+  free(pool);
   struct emit e = {xmalloc(MAX_INSNS * sizeof(struct sock_filter)), 0, 0};
   /* chains (the end of the program) */
   for (size_t k = c.nchains; k-- > 0;) {

@@ -4,13 +4,13 @@ import * as path from 'node:path';
 import { findImage } from '../image/store';
 import { createContainerRootfs } from '../storage/rootfs';
 import type { ImageRecord, RootfsSpec } from '../image/types';
-import { writeJsonAtomic } from '../state/fsatomic';
+import { writeFileAtomic } from '../state/fsatomic';
 import { CtrError } from '../util/errors';
 import { which } from '../util/which';
 import {
   capabilitySet, checkUser, mergeEnv, parseLabels, parseLogOpts, parseSignal, parseVolume, readEnvFiles, signalName,
 } from './options';
-import { parseSecurityOpts, securitySettings } from './security';
+import { parseSecurityOpts, securitySettings, specText } from './security';
 import { ociSpec, writeNetworkFiles, type ContainerSettings, type NetworkMode } from './spec';
 import { containerDir, createRecord, monitorDir, namesDir } from './store';
 import type { ContainerRecord } from './types';
@@ -205,7 +205,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
     rec.driver = rootfs.driver;
     writeNetworkFiles(tmp, settings!);
     const spec = ociSpec(settings!, rootfs, { dir, monitorDir: monitorDir(rec.id), namesLink: path.join(namesDir(), rec.name) }, image);
-    writeJsonAtomic(path.join(tmp, 'config.json'), spec, 0o644, false);
+    writeFileAtomic(path.join(tmp, 'config.json'), specText(spec, settings!.security), 0o644, false);
   });
   return rec;
 }

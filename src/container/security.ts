@@ -10,10 +10,15 @@
  *   label=disable | user:/role:/type:/level:/filetype:X | nested   accepted: ctr applies no SELinux labels
  *   apparmor=unconfined                            accepted: ctr applies no AppArmor profile
  */
+import * as os from 'node:os';
 import { CtrError } from '../util/errors';
-import { DEFAULT_PROFILE } from './seccomp-default';
-import { loadProfileFile, resolveProfile, seccompSupported, type OciSeccomp, type Profile } from './seccomp';
+import type { OciSeccomp, Profile } from './seccomp';
+import { DEFAULT_SECCOMP_CAPS, DEFAULT_SECCOMP_JSON } from './seccomp-default-resolved';
 import { MASKED_PATHS, READONLY_PATHS } from './spec';
+
+// The profile code and Docker's profile itself are loaded only when needed: the common case
+// (default profile, default capabilities) takes the profile resolved at build time.
+const seccompLib = (): typeof import('./seccomp') => require('./seccomp');
 
 export interface SecurityRequest {
   seccomp: 'default' | 'unconfined' | { file: string; profile: Profile };
@@ -23,7 +28,8 @@ export interface SecurityRequest {
 }
 
 export interface SecuritySettings {
-  seccomp: OciSeccomp | null;
+  /** linux.seccomp, as an object or as JSON text (the prebuilt default); null: none */
+  seccomp: OciSeccomp | string | null;
   noNewPrivileges: boolean;
   maskedPaths: string[];
   readonlyPaths: string[];
@@ -53,7 +59,7 @@ export function parseSecurityOpts(opts: string[]): SecurityRequest {
         if (value === undefined || value === '') bad(opt, 'use seccomp=unconfined or seccomp=PROFILE.json');
         if (value === 'unconfined') req.seccomp = 'unconfined';
         else if (value === 'builtin' || value === 'default') req.seccomp = 'default';
-        else req.seccomp = { file: value, profile: loadProfileFile(value) };
+        else req.seccomp = { file: value, profile: seccompLib().loadProfileFile(value) };
         break;
       case 'no-new-privileges':
         if (value === undefined || value === '' || value === 'true') req.noNewPrivileges = true;
@@ -90,16 +96,31 @@ export function parseSecurityOpts(opts: string[]): SecurityRequest {
  * read-only paths, no_new_privs off; --security-opt settles each explicitly.
  */
 export function securitySettings(req: SecurityRequest, bounding: string[], privileged: boolean): SecuritySettings {
-  let seccomp: OciSeccomp | null = null;
+  let seccomp: OciSeccomp | string | null = null;
   if (typeof req.seccomp === 'object') {
-    if (!seccompSupported()) throw new CtrError(`seccomp profiles are not supported on ${process.arch} yet; use --security-opt seccomp=unconfined`);
-    seccomp = resolveProfile(req.seccomp.profile, bounding);
-  } else if (req.seccomp === 'default' && !privileged && seccompSupported()) {
-    seccomp = resolveProfile(DEFAULT_PROFILE, bounding);
+    if (process.arch !== 'x64') throw new CtrError(`seccomp profiles are not supported on ${process.arch} yet; use --security-opt seccomp=unconfined`);
+    seccomp = seccompLib().resolveProfile(req.seccomp.profile, bounding);
+  } else if (req.seccomp === 'default' && !privileged && process.arch === 'x64') {
+    const [maj = 0, min = 0] = os.release().split('.').map((x) => parseInt(x, 10));
+    if ((maj > 4 || (maj === 4 && min >= 8)) && [...bounding].sort().join(',') === DEFAULT_SECCOMP_CAPS) seccomp = DEFAULT_SECCOMP_JSON;
+    else seccomp = seccompLib().resolveProfile(require('./seccomp-default').DEFAULT_PROFILE, bounding);
   }
   const unmasked = (p: string) => req.unmask === 'ALL' || req.unmask.includes(p);
   const maskedPaths = privileged ? [] : MASKED_PATHS.filter((p) => !unmasked(p));
   for (const p of req.mask) if (!maskedPaths.includes(p)) maskedPaths.push(p);
   const readonlyPaths = privileged ? [] : READONLY_PATHS.filter((p) => !unmasked(p));
   return { seccomp, noNewPrivileges: req.noNewPrivileges ?? !privileged, maskedPaths, readonlyPaths };
+}
+
+const SECCOMP_MARK = '\u0000ctr-seccomp\u0000';
+
+/** The spec's linux.seccomp value: the object, or a mark that specText replaces with the prebuilt JSON. */
+export function seccompSpecValue(s: SecuritySettings): OciSeccomp | string | undefined {
+  return s.seccomp === null ? undefined : typeof s.seccomp === 'string' ? SECCOMP_MARK : s.seccomp;
+}
+
+/** config.json's text for SPEC (ociSpec's result), with the prebuilt seccomp JSON put in place. */
+export function specText(spec: object, s: SecuritySettings): string {
+  const text = JSON.stringify(spec, null, 1) + '\n';
+  return typeof s.seccomp === 'string' ? text.replace(JSON.stringify(SECCOMP_MARK), s.seccomp) : text;
 }

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ImageRecord, RootfsSpec } from '../image/types';
 import type { BindMount, LogOptions } from './options';
-import type { SecuritySettings } from './security';
+import { seccompSpecValue, type SecuritySettings } from './security';
 
 export const MASKED_PATHS = [
   '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats',
@@ -129,7 +129,7 @@ export function ociSpec(s: ContainerSettings, rootfs: RootfsSpec, p: BundlePaths
       namespaces,
       maskedPaths: s.security.maskedPaths,
       readonlyPaths: s.security.readonlyPaths,
-      ...(s.security.seccomp ? { seccomp: s.security.seccomp } : {}),
+      ...(s.security.seccomp !== null ? { seccomp: seccompSpecValue(s.security) } : {}),
     },
     annotations,
   };
