@@ -8,10 +8,10 @@ import { build } from 'esbuild';
 import { writeFileSync } from 'node:fs';
 
 const entry = `
-import { DEFAULT_PROFILE } from './src/container/seccomp-default';
+import { defaultProfile } from './src/container/seccomp-default';
 import { resolveProfile } from './src/container/seccomp';
 import { DEFAULT_CAPS } from './src/container/options';
-export const json = JSON.stringify(resolveProfile(DEFAULT_PROFILE, DEFAULT_CAPS, { arch: 'x64', kernel: '4.8' }));
+export const json = JSON.stringify(resolveProfile(defaultProfile(), DEFAULT_CAPS, { arch: 'x64', kernel: '4.8' }));
 export const caps = [...DEFAULT_CAPS].sort().join(',');
 `;
 const r = await build({

@@ -12,13 +12,10 @@
  */
 import * as os from 'node:os';
 import { CtrError } from '../util/errors';
-import type { OciSeccomp, Profile } from './seccomp';
+import { loadProfileFile, resolveProfile, type OciSeccomp, type Profile } from './seccomp';
+import { defaultProfile } from './seccomp-default';
 import { DEFAULT_SECCOMP_CAPS, DEFAULT_SECCOMP_JSON } from './seccomp-default-resolved';
 import { MASKED_PATHS, READONLY_PATHS } from './spec';
-
-// The profile code and Docker's profile itself are loaded only when needed: the common case
-// (default profile, default capabilities) takes the profile resolved at build time.
-const seccompLib = (): typeof import('./seccomp') => require('./seccomp');
 
 export interface SecurityRequest {
   seccomp: 'default' | 'unconfined' | { file: string; profile: Profile };
@@ -59,7 +56,7 @@ export function parseSecurityOpts(opts: string[]): SecurityRequest {
         if (value === undefined || value === '') bad(opt, 'use seccomp=unconfined or seccomp=PROFILE.json');
         if (value === 'unconfined') req.seccomp = 'unconfined';
         else if (value === 'builtin' || value === 'default') req.seccomp = 'default';
-        else req.seccomp = { file: value, profile: seccompLib().loadProfileFile(value) };
+        else req.seccomp = { file: value, profile: loadProfileFile(value) };
         break;
       case 'no-new-privileges':
         if (value === undefined || value === '' || value === 'true') req.noNewPrivileges = true;
@@ -99,11 +96,12 @@ export function securitySettings(req: SecurityRequest, bounding: string[], privi
   let seccomp: OciSeccomp | string | null = null;
   if (typeof req.seccomp === 'object') {
     if (process.arch !== 'x64') throw new CtrError(`seccomp profiles are not supported on ${process.arch} yet; use --security-opt seccomp=unconfined`);
-    seccomp = seccompLib().resolveProfile(req.seccomp.profile, bounding);
+    seccomp = resolveProfile(req.seccomp.profile, bounding);
   } else if (req.seccomp === 'default' && !privileged && process.arch === 'x64') {
     const [maj = 0, min = 0] = os.release().split('.').map((x) => parseInt(x, 10));
+    // the common case takes the profile resolved at build time (no profile built nor resolved)
     if ((maj > 4 || (maj === 4 && min >= 8)) && [...bounding].sort().join(',') === DEFAULT_SECCOMP_CAPS) seccomp = DEFAULT_SECCOMP_JSON;
-    else seccomp = seccompLib().resolveProfile(require('./seccomp-default').DEFAULT_PROFILE, bounding);
+    else seccomp = resolveProfile(defaultProfile(), bounding);
   }
   const unmasked = (p: string) => req.unmask === 'ALL' || req.unmask.includes(p);
   const maskedPaths = privileged ? [] : MASKED_PATHS.filter((p) => !unmasked(p));
