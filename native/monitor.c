@@ -584,6 +584,7 @@ void monitor_main(struct spec *s, int sfd, int attach_fd, int want_stdin) {
     finish(125, 0, err);
   }
   if (init_pid == 0) container_main(&ctx);
+  spec_drop_seccomp(s);
   close(sp[1]);
   for (int i = 0; i < 3; i++)
     if (child_stdio[i] >= 0) close(child_stdio[i]);

@@ -166,6 +166,9 @@ int seccomp_load(const struct seccomp_prog *p, char *err, size_t errlen);
 /* Loads the process's filter unless process_prepare already did (no_new_privs off): call it
    last before exec. Failures go to errfd. */
 void process_seccomp(struct proc_spec *p, int errfd);
+struct spec;
+/* Frees linux.seccomp of a loaded spec (the monitor, once the init has it). */
+void spec_drop_seccomp(struct spec *s);
 
 /* ---- rootfs (rootfs.c) ---- */
 /* Mounts the rootfs per the ctr.rootfs.* annotations at s->root in the current mount ns. */

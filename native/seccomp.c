@@ -527,3 +527,20 @@ int seccomp_load(const struct seccomp_prog *p, char *err, size_t errlen) {
            errno == EACCES ? " (no_new_privs is off and CAP_SYS_ADMIN is gone)" : "");
   return -1;
 }
+
+/* The monitor keeps the spec for the container's life; the filter is the init's business
+   alone, and its parsed tree (about 60 kB of small allocations) would stay resident. */
+void spec_drop_seccomp(struct spec *s) {
+  struct json *lx = json_get(s->doc, "linux");
+  if (!lx || lx->type != J_OBJ) return;
+  for (struct json **p = &lx->child; *p; p = &(*p)->next) {
+    if ((*p)->key && !strcmp((*p)->key, "seccomp")) {
+      struct json *victim = *p;
+      *p = victim->next;
+      victim->next = NULL;
+      json_free(victim);
+      break;
+    }
+  }
+  s->proc.seccomp = NULL;
+}
