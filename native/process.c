@@ -204,6 +204,9 @@ int resolve_user(const char *spec, uid_t *uid, gid_t *gid, gid_t **gids, size_t 
 
 /* ---- session keyring ---- */
 
+#if defined(__x86_64__) && !defined(SYS_getrandom)
+#define SYS_getrandom 318 /* older libc headers (EL7) */
+#endif
 #ifndef KEYCTL_JOIN_SESSION_KEYRING
 #define KEYCTL_JOIN_SESSION_KEYRING 1
 #endif

@@ -103,6 +103,9 @@ struct seccomp_data {
 #ifndef AUDIT_ARCH_I386
 #define AUDIT_ARCH_I386 0x40000003U
 #endif
+#if defined(__x86_64__) && !defined(SYS_seccomp)
+#define SYS_seccomp 317 /* older libc headers (EL7) */
+#endif
 #define X32_BIT 0x40000000U
 #define MAX_INSNS 4096
 #define MAX_NR 600 /* table numbers are below this (x32: without the bit) */
