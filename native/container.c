@@ -489,6 +489,7 @@ void container_main(struct init_ctx *c) {
   ssize_t n;
   while ((n = read(E, &go, 1)) < 0 && errno == EINTR) {}
   if (n != 1 || go != 'G') _exit(125);
+  process_seccomp(&s->proc, E); /* last: with ctr.init=1 PID 1 runs under it too */
   if (s->init) init_reexec(&s->proc, E, init_memfd);
   process_exec(&s->proc, E);
 }

@@ -143,6 +143,7 @@ int cmd_exec(int argc, char **argv) {
     int keep[1] = {ep[1]};
     close_fds_except(keep, 1);
     process_prepare(&p, ep[1], o.tty);
+    process_seccomp(&p, ep[1]);
     process_exec(&p, ep[1]);
   }
   g_child = child;

@@ -585,6 +585,7 @@ void monitor_main(struct spec *s, int sfd, int attach_fd, int want_stdin) {
     finish(125, 0, err);
   }
   if (init_pid == 0) container_main(&ctx);
+  spec_drop_seccomp(s);
   close(sp[1]);
   if ((s->ns_new & CLONE_NEWUSER) && idmap_write(init_pid, s, err, sizeof err) < 0) {
     kill(init_pid, SIGKILL);

@@ -1,6 +1,7 @@
-/* The last steps before exec, shared by the container init and `exec`: rlimits, the user
-   (resolved in the container's /etc/passwd and /etc/group), cwd, capabilities,
-   no_new_privs, and the PATH search with Docker's 127/126 exit codes. */
+/* The last steps before exec, shared by the container init and `exec`: rlimits, a new
+   session keyring, the user (resolved in the container's /etc/passwd and /etc/group), cwd,
+   capabilities, no_new_privs, the seccomp filter, and the PATH search with Docker's 127/126
+   exit codes. */
 #include "runtime.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 struct cap_header { uint32_t version; int pid; };
@@ -200,6 +202,50 @@ int resolve_user(const char *spec, uid_t *uid, gid_t *gid, gid_t **gids, size_t 
   return 0;
 }
 
+/* ---- session keyring ---- */
+
+#if defined(__x86_64__) && !defined(SYS_getrandom)
+#define SYS_getrandom 318 /* older libc headers (EL7) */
+#endif
+#ifndef KEYCTL_JOIN_SESSION_KEYRING
+#define KEYCTL_JOIN_SESSION_KEYRING 1
+#endif
+
+/* Every container process and every exec gets a new, empty session keyring, so that nothing
+   in it reaches the caller's keys (`keyctl` on the host session) and nothing it adds shows up
+   there. Named "ctr-<ID12>-<random>": the container shows in /proc/keys, and the random part
+   keeps a keyring of that name made beforehand (the kernel joins an existing keyring of the
+   name when the caller may search it) from being joined instead of a new one. The process
+   owns it as possessor, whatever user it switches to. Where the kernel refuses (no keyrings,
+   or an outer seccomp filter) the process goes on without one. */
+static void join_session_keyring(const char *id, int errfd) {
+  unsigned r = 0;
+  if (syscall(SYS_getrandom, &r, sizeof r, 0) != (long)sizeof r) r = (unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL);
+  char name[64];
+  snprintf(name, sizeof name, "ctr-%.12s-%08x", id && *id ? id : "process", r);
+  if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name, 0, 0, 0) >= 0) return;
+  int e = errno;
+  if (e == ENOSYS || e == EPERM || e == EACCES) {
+    debugx("no session keyring of its own for the process: %s", strerror(e));
+    return;
+  }
+  child_fail(errfd, 125, "joining a new session keyring: %s%s", strerror(e),
+             e == EDQUOT ? " (too many keys for the user: raise /proc/sys/kernel/keys/maxkeys)" : "");
+}
+
+/* ---- seccomp ---- */
+
+static struct seccomp_prog g_prog;
+
+static void load_seccomp(struct proc_spec *p, int errfd) {
+  char err[300];
+  if (p->seccomp_loaded || !g_prog.insns) return;
+  if (seccomp_load(&g_prog, err, sizeof err) < 0) child_fail(errfd, 125, "%s", err);
+  p->seccomp_loaded = 1;
+}
+
+void process_seccomp(struct proc_spec *p, int errfd) { load_seccomp(p, errfd); }
+
 /* ---- the process ---- */
 
 static char **g_envp;
@@ -237,6 +283,7 @@ static int mkdir_all_here(const char *path) {
 
 void process_prepare(struct proc_spec *p, int errfd, int stdio_chown) {
   char err[600];
+  if (seccomp_compile(p->seccomp, &g_prog, err, sizeof err) < 0) child_fail(errfd, 125, "seccomp: %s", err);
   for (size_t i = 0; i < p->nrlimits; i++) {
     struct rlimit rl = {p->rlimits[i].soft, p->rlimits[i].hard};
     if (setrlimit(p->rlimits[i].resource, &rl) == 0) continue;
@@ -291,6 +338,11 @@ void process_prepare(struct proc_spec *p, int errfd, int stdio_chown) {
       child_fail(errfd, 125, "cannot change to the working directory %s: %s", cwd, strerror(errno));
   }
 
+  join_session_keyring(p->keyring, errfd);
+  /* Without no_new_privs the kernel wants CAP_SYS_ADMIN (in our user namespace) to load a
+     filter: load it now, while we are still root here; the rest of the setup then runs under
+     it. With no_new_privs it is loaded last, just before exec (process_seccomp). */
+  if (!p->nnp) load_seccomp(p, errfd);
   if (apply_identity_and_caps(&p->caps, uid, gid, gids, ngids, read_setgroups_allowed(), err, sizeof err) < 0)
     child_fail(errfd, 125, "%s", err);
   if (p->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)

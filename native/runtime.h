@@ -68,6 +68,9 @@ struct proc_spec {
   int nnp;
   struct rlim_spec *rlimits;
   size_t nrlimits;
+  const struct json *seccomp; /* OCI linux.seccomp (exec: the process object's "seccomp"); NULL: none */
+  const char *keyring;        /* session keyring name prefix (the container ID); NULL: anonymous */
+  int seccomp_loaded;
 };
 
 struct mount_spec {
@@ -170,6 +173,22 @@ int idmap_write(pid_t pid, const struct spec *s, char *err, size_t errlen);
 void idmap_child_wait(int fd);
 /* ",uidmapping=...,gidmapping=..." (fuse-overlayfs options) */
 void idmap_fuse_opts(const struct spec *s, struct sbuf *b);
+/* ---- seccomp (seccomp.c) ---- */
+struct sock_filter;
+struct seccomp_prog {
+  struct sock_filter *insns; /* NULL: no filter */
+  unsigned short len;
+  unsigned flags; /* SECCOMP_FILTER_FLAG_* */
+};
+/* Compiles an OCI linux.seccomp object (NULL or null: no filter). 0, or -1 with ERR set. */
+int seccomp_compile(const struct json *sec, struct seccomp_prog *out, char *err, size_t errlen);
+int seccomp_load(const struct seccomp_prog *p, char *err, size_t errlen);
+/* Loads the process's filter unless process_prepare already did (no_new_privs off): call it
+   last before exec. Failures go to errfd. */
+void process_seccomp(struct proc_spec *p, int errfd);
+struct spec;
+/* Frees linux.seccomp of a loaded spec (the monitor, once the init has it). */
+void spec_drop_seccomp(struct spec *s);
 
 /* ---- rootfs (rootfs.c) ---- */
 /* Mounts the rootfs per the ctr.rootfs.* annotations at s->root in the current mount ns. */

@@ -125,6 +125,9 @@ int proc_spec_parse(struct proc_spec *p, const struct json *j, char *err, size_t
       return -1;
   }
   p->nnp = json_bool(j, "noNewPrivileges", 0);
+  /* ctr's extensions of the exec process object: the container's filter and keyring name */
+  p->seccomp = json_get(j, "seccomp");
+  p->keyring = json_str(j, "sessionKeyring");
   struct json *rl = json_get(j, "rlimits");
   if (rl && rl->type == J_ARR) {
     size_t n = 0;
@@ -201,6 +204,7 @@ int spec_load(struct spec *s, const char *bundle, char *err, size_t errlen) {
   s->masked = json_strv(json_get(linux_, "maskedPaths"), NULL);
   s->readonly = json_strv(json_get(linux_, "readonlyPaths"), NULL);
   s->sysctl = json_get(linux_, "sysctl");
+  s->proc.seccomp = json_get(linux_, "seccomp");
   struct json *nss = json_get(linux_, "namespaces");
 
   struct json *a = json_get(s->doc, "annotations");
@@ -224,6 +228,7 @@ int spec_load(struct spec *s, const char *bundle, char *err, size_t errlen) {
   const char *si = ann(a, "ctr.stdin");
   s->stdin_open = si && strcmp(si, "1") == 0;
   if (s->user_ann) s->proc.user = s->user_ann;
+  s->proc.keyring = ann(a, "ctr.container.id");
 
   if (strcmp(s->driver, "overlay") == 0 || strcmp(s->driver, "fuse-overlayfs") == 0) {
     if (!s->lower || !s->upper || !s->work) {

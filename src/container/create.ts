@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { findImage } from '../image/store';
 import { createContainerRootfs } from '../storage/rootfs';
 import type { ImageRecord, RootfsSpec } from '../image/types';
-import { writeJsonAtomic } from '../state/fsatomic';
+import { writeFileAtomic } from '../state/fsatomic';
 import { runrootDir } from '../state/dirs';
 import { CtrError } from '../util/errors';
 import { which } from '../util/which';
@@ -12,6 +12,7 @@ import {
   capabilitySet, checkUser, mergeEnv, parseLabels, parseLogOpts, parsePidsLimit, parseSignal, parseVolume, pidsLimitWarning,
   readEnvFiles, signalName,
 } from './options';
+import { parseSecurityOpts, securitySettings, specText } from './security';
 import { ociSpec, writeNetworkFiles, type ContainerSettings, type NetworkMode } from './spec';
 import { keepIdFiles, parseUserns, prepareKeepId, type KeepId } from './userns';
 import { context } from '../state/context';
@@ -38,6 +39,7 @@ export interface CreateRequest {
   capAdd: string[];
   capDrop: string[];
   privileged: boolean;
+  securityOpt: string[];
   logOpts: string[];
   tty: boolean;
   interactive: boolean;
@@ -131,6 +133,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
   checkUserInImage(image, user, binds);
   const log = parseLogOpts(req.logOpts);
   const caps = capabilitySet(req.capAdd, req.capDrop, req.privileged);
+  const security = securitySettings(parseSecurityOpts(req.securityOpt), caps, req.privileged);
   const network = networkMode(req.network);
   const stopSignal = parseSignal(req.stopSignal ?? ic.StopSignal ?? 'SIGTERM');
   const labels = { ...(ic.Labels ?? {}), ...parseLabels(req.labels) };
@@ -153,7 +156,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
       // no user: root as /etc/passwd and /etc/group describe it (its supplementary groups), as Docker does
       id, name, args, env, cwd, user: user || '0', hostname, tty: req.tty, openStdin: req.interactive, caps,
       privileged: req.privileged, readOnly: req.readOnly, init: req.init, network, binds, log,
-      autoRemove: req.rm, stopSignal, labels,
+      autoRemove: req.rm, stopSignal, labels, security,
       ...(keepId ? { userns: { uidMappings: keepId.uidMappings, gidMappings: keepId.gidMappings, mounts: [] } } : {}),
     };
     return {
@@ -195,6 +198,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
         ReadonlyRootfs: req.readOnly,
         CapAdd: req.capAdd,
         CapDrop: req.capDrop,
+        SecurityOpt: req.securityOpt.length ? req.securityOpt : null,
         Init: req.init,
         UsernsMode: req.userns ?? '',
         PidsLimit: pidsLimit ?? null,
@@ -224,7 +228,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
     writeNetworkFiles(tmp, settings!);
     if (keepId) settings!.userns!.mounts = keepIdFiles(keepId, tmp, dir, (rel) => imageFile(image, rel), binds);
     const spec = ociSpec(settings!, rootfs, { dir, monitorDir: monitorDir(rec.id), namesLink: path.join(namesDir(), rec.name) }, image);
-    writeJsonAtomic(path.join(tmp, 'config.json'), spec, 0o644, false);
+    writeFileAtomic(path.join(tmp, 'config.json'), specText(spec, settings!.security), 0o644, false);
   });
   return rec;
 }

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { ImageRecord, RootfsSpec } from '../image/types';
 import type { BindMount, LogOptions } from './options';
 import type { IdMapping } from './userns';
+import { seccompSpecValue, type SecuritySettings } from './security';
 
 export const MASKED_PATHS = [
   '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats',
@@ -35,6 +36,7 @@ export interface ContainerSettings {
   labels: Record<string, string>;
   /** --userns=keep-id: a user namespace of the container's own, and the passwd/group files bound in */
   userns?: { uidMappings: IdMapping[]; gidMappings: IdMapping[]; mounts: { destination: string; source: string }[] };
+  security: SecuritySettings;
 }
 
 export interface BundlePaths {
@@ -124,7 +126,7 @@ export function ociSpec(s: ContainerSettings, rootfs: RootfsSpec, p: BundlePaths
         ambient: [],
       },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }],
-      noNewPrivileges: !s.privileged,
+      noNewPrivileges: s.security.noNewPrivileges,
     },
     root: { path: rootfs.rootPath, readonly: s.readOnly },
     hostname: s.hostname,
@@ -132,8 +134,9 @@ export function ociSpec(s: ContainerSettings, rootfs: RootfsSpec, p: BundlePaths
     linux: {
       namespaces,
       ...(s.userns ? { uidMappings: s.userns.uidMappings, gidMappings: s.userns.gidMappings } : {}),
-      maskedPaths: s.privileged ? [] : MASKED_PATHS,
-      readonlyPaths: s.privileged ? [] : READONLY_PATHS,
+      maskedPaths: s.security.maskedPaths,
+      readonlyPaths: s.security.readonlyPaths,
+      ...(s.security.seccomp !== null ? { seccomp: seccompSpecValue(s.security) } : {}),
     },
     annotations,
   };

@@ -19,6 +19,7 @@ export abstract class CreateOptionsCommand extends Command {
   capAdd = Option.Array('--cap-add', [], { description: 'Add Linux capabilities' });
   capDrop = Option.Array('--cap-drop', [], { description: 'Drop Linux capabilities' });
   privileged = Option.Boolean('--privileged', false, { description: 'Give extended privileges to the container' });
+  securityOpt = Option.Array('--security-opt', [], { description: 'Security options: seccomp=unconfined|PROFILE.json, no-new-privileges, mask=, unmask=, label=disable' });
   logOpt = Option.Array('--log-opt', [], { description: 'Log driver options (max-size=10m)' });
   logDriver = Option.String('--log-driver', { description: 'Logging driver (json-file)' });
   tty = Option.Boolean('-t,--tty', false, { description: 'Allocate a pseudo-TTY' });
@@ -52,6 +53,7 @@ export abstract class CreateOptionsCommand extends Command {
       capAdd: this.capAdd ?? [],
       capDrop: this.capDrop ?? [],
       privileged: this.privileged,
+      securityOpt: this.securityOpt ?? [],
       logOpts: this.logOpt ?? [],
       tty: this.tty,
       interactive: this.interactive,
@@ -68,5 +70,5 @@ export abstract class CreateOptionsCommand extends Command {
 export const CREATE_VALUE_OPTIONS = new Set([
   '--name', '-e', '--env', '--env-file', '-w', '--workdir', '-u', '--user', '--entrypoint', '--hostname', '-h', '-l',
   '--label', '-v', '--volume', '--network', '--net', '--cap-add', '--cap-drop', '--log-opt', '--log-driver',
-  '--stop-signal', '--pull', '--detach-keys', '-p', '--publish', '--userns', '--pids-limit',
+  '--stop-signal', '--pull', '--detach-keys', '-p', '--publish', '--userns', '--pids-limit', '--security-opt',
 ]);

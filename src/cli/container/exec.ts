@@ -49,6 +49,10 @@ export class ExecCommand extends Command {
       capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] },
       noNewPrivileges: !this.privileged && spec.process.noNewPrivileges,
       rlimits: spec.process.rlimits,
+      // ctr's extensions (native/PROTOCOL.md): the container's filter, unless --privileged, and
+      // the name of the new session keyring
+      ...(spec.linux?.seccomp && !this.privileged ? { seccomp: spec.linux.seccomp } : {}),
+      sessionKeyring: rec.id,
     };
     const file = path.join(runrootDir(), `exec-${process.pid}-${Date.now()}.json`);
     fs.writeFileSync(file, JSON.stringify(proc), { mode: 0o600, flag: 'wx' });
