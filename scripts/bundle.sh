@@ -13,7 +13,7 @@
 #                                libpthread.so.0 libgcc_s.so.1 libstdc++.so.6 from the pinned
 #                                Debian packages (packaging/runtime/debs.lock, in DEBS_DIR), and
 #                                libctr-entropy.so (packaging/runtime/entropy.c)
-#   share/licenses/ctr-runtime/  their copyright files and SOURCES (where their source is)
+#   share/licenses/ctr-runtime/  their copyright files and RUNTIME-SOURCES (where their source is)
 # LIBDIR is where the package installs that lib directory: $CTR_BUNDLE_LIBDIR, default
 # /usr/libexec/ctr/lib (the kernel needs the interpreter's absolute path).
 #
@@ -113,6 +113,6 @@ url() { echo "https://snapshot.debian.org/package/$1/${2//+/%2B}/"; }
   while read -r pkg ver sum file; do
     [ "$pkg" = patchelf ] || echo "  $sum  $file"
   done < <(bash "$REPO/scripts/runtime-debs.sh" --list)
-} >"$LIC/SOURCES"
+} >"$LIC/RUNTIME-SOURCES"
 rm -rf "$OUT"
 mv "$OUT.new" "$OUT"

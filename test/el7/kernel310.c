@@ -1,6 +1,6 @@
 /* kernel310: runs a command with only the system calls Linux 3.10 has (x86_64).
  *
- *   kernel310 COMMAND [ARGS...]
+ *   kernel310 [--userns-off] COMMAND [ARGS...]
  *
  * Installs a seccomp filter, inherited by every descendant, under which each x86_64 system
  * call numbered 314 or higher (sched_setattr, Linux 3.14, is the first one 3.10 lacks:
@@ -11,37 +11,55 @@
  * 2.6.x from uname, an old version as EL7's 3.10 is), programs that pick code paths by
  * probing or by the kernel version take their old-kernel paths.
  *
+ * --userns-off: also clone() and unshare() with CLONE_NEWUSER fail with ENOSPC, as they do on
+ * EL7 by default (sysctl user.max_user_namespaces = 0).
+ *
  * Run as root: the filter is installed without no_new_privs (which needs CAP_SYS_ADMIN), so
  * set-user-ID programs started under it (newuidmap, su, runuser) keep working as they do on
  * the real kernel. Features that old system calls gained later (flags, /proc files, mounts
  * in user namespaces) are not emulated.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define FIRST_MISSING 314 /* __NR_sched_setattr: the first x86_64 system call after Linux 3.10 */
 #define X32_BIT 0x40000000U
 
+#define ARG0_LOW offsetof(struct seccomp_data, args[0]) /* little-endian: the low 32 bits */
+
 int main(int argc, char **argv) {
+  int userns_off = argc > 1 && !strcmp(argv[1], "--userns-off");
+  if (userns_off) {
+    argv++;
+    argc--;
+  }
   if (argc < 2 || !strcmp(argv[1], "--help")) {
-    fprintf(stderr, "usage: kernel310 COMMAND [ARGS...]\n");
+    fprintf(stderr, "usage: kernel310 [--userns-off] COMMAND [ARGS...]\n");
     return 125;
   }
   struct sock_filter f[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 4),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, X32_BIT, 2, 0),
-      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, FIRST_MISSING, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+      /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+      /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 9),
+      /* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      /* 3 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, X32_BIT, 7, 0),
+      /* 4 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, FIRST_MISSING, 6, 0),
+      /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, userns_off ? SYS_clone : 0xffffffffU, 1, 0),
+      /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, userns_off ? SYS_unshare : 0xffffffffU, 0, 2),
+      /* 7 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG0_LOW),
+      /* 8 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_NEWUSER, 1, 0),
+      /* 9 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      /* 10 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSPC & SECCOMP_RET_DATA)),
+      /* 11 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
   };
   struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
   if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) {
