@@ -8,7 +8,9 @@
  * as SCHILY.xattr records except overlayfs' own and security.selinux. ustar fields are used
  * when values fit; a PAX header carries what does not (long names, big sizes and IDs).
  * With --diff the directory is an overlay upper dir: a 0:0 character device becomes an empty
- * ".wh.NAME" file and an opaque directory is followed by a ".wh..wh..opq" entry. */
+ * ".wh.NAME" file and an opaque directory is followed by a ".wh..wh..opq" entry. With
+ * --diff-from LOWERS the directory is a vfs copy of those layers: the same kind of diff, made by
+ * comparing the two (vfsdiff.c). */
 #include "tarwrite.h"
 #include <dirent.h>
 #include <errno.h>
@@ -436,6 +438,22 @@ void tw_member(int dfd, const char *n, char *rel, size_t rlen, int depth) {
   rel[rlen] = 0;
 }
 
+void tw_dir_only(int dfd, const char *n, char *rel, size_t rlen) {
+  int cfd = openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  if (cfd < 0 || fstat(cfd, &st) < 0) die_errno(O.fail, "%s: %s: cannot open", O.who, show(rel));
+  struct xa *xa = NULL;
+  size_t nxa = read_xattrs(cfd, -1, NULL, &xa);
+  rel[rlen] = '/';
+  rel[rlen + 1] = 0;
+  emit(rel, '5', &st, 0, NULL, xa, nxa);
+  rel[rlen] = 0;
+  free_xattrs(xa, nxa);
+  close(cfd);
+}
+
+void tw_whiteout(const char *rel, const struct stat *st) { emit_marker(rel, st); }
+
 void tw_start(const struct tw_opts *o) {
   O = *o;
   if (!O.fail) O.fail = 125;
@@ -459,14 +477,15 @@ void tw_finish(struct tw_counts *out) {
 
 int cmd_tar_dir(int argc, char **argv) {
   struct tw_opts o = {.who = "tar-dir", .fail = 125, .one_fs = 1, .node_xattrs = 1};
-  const char *dir = NULL;
+  const char *dir = NULL, *from = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--diff") == 0) o.diff = 1;
+    else if (strcmp(argv[i], "--diff-from") == 0 && i + 1 < argc) from = argv[++i];
     else if (argv[i][0] == '-' && argv[i][1]) die(125, "tar-dir: unknown option %s", argv[i]);
     else if (!dir) dir = argv[i];
-    else die(125, "tar-dir: too many arguments; usage: tar-dir [--diff] DIR");
+    else die(125, "tar-dir: too many arguments; usage: tar-dir [--diff | --diff-from LOWERS] DIR");
   }
-  if (!dir) die(125, "tar-dir: missing DIR; usage: tar-dir [--diff] DIR");
+  if (!dir) die(125, "tar-dir: missing DIR; usage: tar-dir [--diff | --diff-from LOWERS] DIR");
   join_userns();
   storage_init();
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -475,7 +494,8 @@ int cmd_tar_dir(int argc, char **argv) {
   if (!rel) die(125, "tar-dir: out of memory");
   rel[0] = 0;
   tw_start(&o);
-  tw_children(fd, rel, 0, 1); /* DIR itself is not a member */
+  if (from) vfs_diff(fd, from, rel); /* a vfs copy against its layers */
+  else tw_children(fd, rel, 0, 1);   /* DIR itself is not a member */
   tw_finish(NULL);
   return 0;
 }

@@ -38,6 +38,13 @@ void tw_start(const struct tw_opts *o);
 void tw_member(int dfd, const char *name, char *rel, size_t rlen, int depth);
 /* the members below the open directory DFD, named rel[0..rlen) + each name, sorted */
 void tw_children(int dfd, char *rel, size_t rlen, int depth);
+/* the directory NAME in DFD alone as the member rel[0..rlen) + "/" (rel gets the '/'; restored) */
+void tw_dir_only(int dfd, const char *name, char *rel, size_t rlen);
+/* an empty marker member named REL (a ".wh." whiteout), with the times and owner of ST */
+void tw_whiteout(const char *rel, const struct stat *st);
+/* vfsdiff.c: the changes of ROOTFD against the layer dirs LOWERS (colon-separated, topmost
+ * first) as an OCI layer diff, written with the functions above (rel: TW_REL_MAX bytes) */
+void vfs_diff(int rootfd, const char *lowers, char *rel);
 /* the end-of-archive blocks, flushed; the counts (may be NULL) */
 void tw_finish(struct tw_counts *out);
 
