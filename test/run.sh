@@ -182,6 +182,7 @@ if [[ $PARTS == *" root "* ]] && [ "$ROOT_MODE" = 1 ]; then
       env -i HOME=/root USER=root LOGNAME=root PATH="$CLEAN_PATH" LANG=C.UTF-8 CI="${CI:-}" \
         CTR_E2E_MODE=root CTR_TEST_USERWORK="$UW" CTR_TEST_FIXTURES="$FIXTURES" CTR_TEST_JSON="$REPORT" \
         VITE_CONFIG_NATIVE_IGNORE_WARNING=true ${NO_COLOR:+NO_COLOR=1} ${CTR_BIN:+CTR_BIN="$CTR_BIN"} ${CTR_HELPER:+CTR_HELPER="$CTR_HELPER"} \
+        ${CTR_TEST_RPM:+CTR_TEST_RPM="$CTR_TEST_RPM"} \
         "$REPO/$NODE_REL" "$REPO/$VITEST_REL" run --config test/vitest.e2e.config.ts "${EXTRA[@]}" "${FILTERS[@]}" </dev/null
       tally "e2e (root)" $? "$REPORT"
     else

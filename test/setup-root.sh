@@ -32,7 +32,7 @@ die() { echo "setup-root.sh: $*" >&2; exit 1; }
 
 # ------------------------------------------------------------------ 1. packages
 PKGS=(uidmap slirp4netns fuse-overlayfs fuse3 busybox-static docker-registry skopeo jq python3
-      procps iproute2 musl-tools util-linux tar gzip apache2-utils openssl rpm)
+      procps iproute2 musl-tools util-linux tar gzip apache2-utils openssl rpm cpio binutils gcc libc6-dev)
 bash "$REPO/packaging/apt-install.sh" "${PKGS[@]}" || die "cannot install ${PKGS[*]}"
 
 # ------------------------------------------------------------------ 2-4. user, sub-IDs, runtime dir, devices
