@@ -130,6 +130,8 @@ if [ "$rc" = 2 ] && [ "$BUNDLE" = auto ]; then
 fi
 [ "$rc" = 0 ] || { echo "package: cannot get the runtime packages for the bundled flavour (CTR_BUNDLE=0 skips it)" >&2; exit 1; }
 bash scripts/bundle.sh dist/bin/ctr "$DEBS" dist/bundled
+# in this tree, the bundled binary finds the helper as an installed one does (../libexec/ctr)
+ln -sfn ../../../../native/build/ctr-helper dist/bundled/libexec/ctr/ctr-helper
 # The SEA blob and the code caches survived the patching: run it through its own loader (the
 # interpreter path it names is where the package installs it, not here).
 LIB=dist/bundled/libexec/ctr/lib

@@ -13,7 +13,7 @@
 #      /work/main, /tmp/clone) the tests run in place and only dist/ and native/build are
 #      made world-readable. Otherwise (a clone under /root, which is 0700) the files the
 #      tests need - package.json, tsconfig.json, src/, test/ (without test/.work),
-#      node_modules/, dist/bin/ctr, native/build/ctr-helper - are copied, with the same
+#      node_modules/, dist/bin/ctr, dist/bundled, native/build/ctr-helper - are copied, with the same
 #      relative layout, to $WORK/tree (hard links when on the same filesystem, so it is
 #      cheap) and made world-readable. This is simpler and safer than changing the
 #      permissions of the directories above the clone. The chosen directory is written to
@@ -76,7 +76,7 @@ else
     [ -e "$REPO/$1" ] || return 0
     cp -al "$REPO/$1" "$TREE.new/$1" 2>/dev/null || { rm -rf "${TREE:?}.new/$1"; cp -a "$REPO/$1" "$TREE.new/$1"; }
   }
-  for p in package.json package-lock.json tsconfig.json src test node_modules dist/ctr.js dist/bin/ctr native/build/ctr-helper native/tests; do
+  for p in package.json package-lock.json tsconfig.json src test node_modules dist/ctr.js dist/bin/ctr dist/bundled native/build/ctr-helper native/tests; do
     copy "$p"
   done
   rm -rf "$TREE.new/test/.work"

@@ -157,6 +157,9 @@ export function probeDriver(driver: 'overlay' | 'fuse-overlayfs'): string | unde
     const xattrs = context().rootless ? ['--rootless-xattrs'] : [];
     const run = (args: string[], input?: Buffer) => {
       const r = spawnSync(helper, helperArgs(args), { input, encoding: 'buffer', timeout: 30000 });
+      // the probe may be the first use of the user namespace: its one-time warnings (no sub-IDs,
+      // no newuidmap) are said here or never
+      for (const l of (r.stderr?.toString() ?? '').split('\n')) if (l.startsWith('warning:')) process.stderr.write(`${l}\n`);
       if (r.error) return r.error.message;
       if (r.status !== 0) return helperError(r.stderr?.toString() ?? '');
       return undefined;

@@ -3,8 +3,8 @@
 // check that RPM instead, built before from this tree):
 //   - what it holds, requires and provides (by hand: nothing bundled is offered to the system)
 //     and that EL7's rpm 4.11 can read its headers;
-//   - the installed files alone, in a root filesystem with no other C library (a static
-//     busybox, /proc, /dev, /etc/passwd, /etc/subuid), run ctr as root and as a user: load,
+//   - the installed files alone, as the root of a mount namespace with no other C library (a
+//     static busybox, /proc, /sys, /dev, /etc/passwd, /etc/subuid), run ctr as root and as a user: load,
 //     run, exec, stop, rm, pull from a registry named in that root's /etc/hosts; the plain
 //     binary cannot even start there;
 //   - the installed binary on this host (its lib directory put at /usr/libexec/ctr/lib in a
@@ -21,7 +21,7 @@ import { ctrBin, describeResult, fixturePath, fixtures, helperBin, isRoot, repoR
 
 const which = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).stdout.trim();
 const have = (cmd: string) => which(cmd) !== '';
-const ready = isRoot && ['rpmbuild', 'rpm', 'rpm2cpio', 'cpio', 'readelf', 'gcc', 'setarch', 'unshare', 'nsenter', 'chroot'].every(have);
+const ready = isRoot && ['rpmbuild', 'rpm', 'rpm2cpio', 'cpio', 'readelf', 'gcc', 'setarch', 'unshare', 'nsenter', 'pivot_root'].every(have);
 const lines = (t: string) => t.split('\n').map((l) => l.trim()).filter(Boolean);
 const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
 const errLines = (r: RunResult) => lines(r.stderr);
@@ -195,11 +195,15 @@ describe.skipIf(!ready)('RPM package (root)', () => {
     const uid = idOf('-u');
     const gid = idOf('-g');
     const userEnv = ['HOME=/home/ctrtest', `XDG_RUNTIME_DIR=/run/user/${uid}`, 'PATH=/usr/bin:/bin', 'LANG=C.UTF-8'];
-    /** Runs ARGV inside the root (chroot in the holder's mount namespace), as root or as the user. */
+    /**
+     * Runs ARGV inside the root, as root or as the user: nsenter takes the holder's mount
+     * namespace, whose root it is (pivot_root: a chroot would not do, the kernel refuses a
+     * chrooted process a user namespace), and starts ARGV there with a clean environment.
+     */
     const inRoot = (who: 'root' | 'user', argv: string[], env = userEnv, timeout = 120_000) =>
       run(
-        ['nsenter', '-t', String(holder!.pid), '-m', '--', 'env', '-i', ...(who === 'root' ? ['HOME=/root', 'PATH=/usr/bin:/bin'] : env),
-          which('chroot'), ...(who === 'user' ? [`--userspec=${uid}:${gid}`, `--groups=${gid}`] : []), R, ...argv],
+        ['env', '-i', ...(who === 'root' ? ['HOME=/root', 'PATH=/usr/bin:/bin'] : env), which('nsenter'), '-t', String(holder!.pid), '-m', '-r', '-w',
+          ...(who === 'user' ? ['-S', String(uid), '-G', String(gid)] : []), '--', ...argv],
         { timeout },
       );
     const ctrU = (args: string[], timeout?: number) => inRoot('user', ['/usr/bin/ctr', ...args], userEnv, timeout);
@@ -208,7 +212,7 @@ describe.skipIf(!ready)('RPM package (root)', () => {
       R = path.join(dir, 'rootfs');
       const cp = await run(['cp', '-a', `${payload}/.`, R]);
       expect(cp.code, describeResult('cp payload', cp)).toBe(0);
-      for (const d of ['bin', 'etc', 'proc', 'dev', 'tmp', 'root', 'home/ctrtest', `run/user/${uid}`]) fs.mkdirSync(path.join(R, d), { recursive: true });
+      for (const d of ['bin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'root', 'home/ctrtest', `run/user/${uid}`]) fs.mkdirSync(path.join(R, d), { recursive: true });
       fs.chmodSync(path.join(R, 'tmp'), 0o1777);
       fs.chownSync(path.join(R, 'home/ctrtest'), uid, gid);
       fs.chownSync(path.join(R, `run/user/${uid}`), uid, gid);
@@ -228,8 +232,11 @@ describe.skipIf(!ready)('RPM package (root)', () => {
       for (const [f, t] of Object.entries(etc)) fs.writeFileSync(path.join(R, 'etc', f), t, { mode: 0o644 });
       fs.copyFileSync(fixturePath(fixtures().images.busybox.files.docker!), path.join(R, 'tmp/busybox.tar'));
       fs.chmodSync(path.join(R, 'tmp/busybox.tar'), 0o644);
+      fs.mkdirSync(path.join(R, '.old'));
+      // a mount namespace whose root is R (from here on only R's static busybox can run in it)
       holder = spawnProc(['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
-        `mount -t proc proc ${q(R)}/proc && mount --rbind /dev ${q(R)}/dev && echo ready && exec sleep 100000`], { ignoreStdin: true });
+        `mount --bind ${q(R)} ${q(R)} && mount -t proc proc ${q(R)}/proc && mount --rbind /dev ${q(R)}/dev && mount --rbind /sys ${q(R)}/sys && cd ${q(R)} && ` +
+        `${which('pivot_root')} . .old && /bin/busybox umount -l /.old && /bin/busybox rmdir /.old && echo ready && exec /bin/busybox sleep 100000`], { ignoreStdin: true });
       await holder.waitForOutput('ready', { timeout: 10_000 });
     }, 120_000);
     afterAll(async () => {
@@ -255,7 +262,7 @@ describe.skipIf(!ready)('RPM package (root)', () => {
       const walk = (d: string) => {
         for (const e of fs.readdirSync(d, { withFileTypes: true })) {
           const p = path.join(d, e.name);
-          if (p === path.join(R, 'proc') || p === path.join(R, 'dev')) continue;
+          if (['proc', 'sys', 'dev'].some((m) => p === path.join(R, m))) continue;
           if (e.isDirectory()) walk(p);
           else if (/^(libc\.so|libc-|ld-linux|ld-musl|libc\.musl|libstdc\+\+)/.test(e.name)) found.push(p.slice(R.length));
         }
