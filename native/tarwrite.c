@@ -10,7 +10,9 @@
  * With --diff the directory is an overlay upper dir: a 0:0 character device becomes an empty
  * ".wh.NAME" file and an opaque directory is followed by a ".wh..wh..opq" entry. With
  * --diff-from LOWERS the directory is a vfs copy of those layers: the same kind of diff, made by
- * comparing the two (vfsdiff.c). */
+ * comparing the two (vfsdiff.c). With --size no file content is read and nothing is written but
+ * the size the archive would have, in bytes, on stdout (a vfs container's writable layer for
+ * `ps -s`). */
 #include "tarwrite.h"
 #include <dirent.h>
 #include <errno.h>
@@ -47,6 +49,11 @@ static struct {
 static void __attribute__((noreturn)) oom(void) { die(125, "%s: out of memory", O.who); }
 
 static void out_flush(void) {
+  W.c.bytes += W.len;
+  if (O.count_only) {
+    W.len = 0;
+    return;
+  }
   if (W.len && st_write_all(1, W.buf, W.len) < 0) {
     if (errno == EPIPE && O.epipe_status) exit(O.epipe_status); /* the reader went away; it reports why */
     die_errno(125, "%s: writing the archive", O.who);
@@ -274,6 +281,11 @@ static void free_xattrs(struct xa *v, size_t n) {
 }
 
 static void copy_file(int fd, uint64_t size, const char *name) {
+  if (O.count_only) {
+    out_flush();
+    W.c.bytes += (size + 511) & ~(uint64_t)511;
+    return;
+  }
   uint64_t left = size;
   while (left) {
     if (W.len == OBUF) out_flush();
@@ -481,11 +493,12 @@ int cmd_tar_dir(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--diff") == 0) o.diff = 1;
     else if (strcmp(argv[i], "--diff-from") == 0 && i + 1 < argc) from = argv[++i];
+    else if (strcmp(argv[i], "--size") == 0) o.count_only = 1;
     else if (argv[i][0] == '-' && argv[i][1]) die(125, "tar-dir: unknown option %s", argv[i]);
     else if (!dir) dir = argv[i];
-    else die(125, "tar-dir: too many arguments; usage: tar-dir [--diff | --diff-from LOWERS] DIR");
+    else die(125, "tar-dir: too many arguments; usage: tar-dir [--diff | --diff-from LOWERS] [--size] DIR");
   }
-  if (!dir) die(125, "tar-dir: missing DIR; usage: tar-dir [--diff | --diff-from LOWERS] DIR");
+  if (!dir) die(125, "tar-dir: missing DIR; usage: tar-dir [--diff | --diff-from LOWERS] [--size] DIR");
   join_userns();
   storage_init();
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -496,6 +509,8 @@ int cmd_tar_dir(int argc, char **argv) {
   tw_start(&o);
   if (from) vfs_diff(fd, from, rel); /* a vfs copy against its layers */
   else tw_children(fd, rel, 0, 1);   /* DIR itself is not a member */
-  tw_finish(NULL);
+  struct tw_counts c;
+  tw_finish(&c);
+  if (o.count_only) printf("%" PRIu64 "\n", c.bytes);
   return 0;
 }

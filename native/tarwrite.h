@@ -22,6 +22,7 @@ struct tw_opts {
   int node_xattrs;    /* also the xattrs of symlinks, devices and fifos (through /proc/self/fd) */
   int skip_top;       /* the top directory's own member is left out (its contents are not) */
   int owner_set;      /* owner_uid:owner_gid in every member instead of the files' own */
+  int count_only;     /* no content read, nothing written: tw_finish gives the archive's size in bytes */
   uint64_t owner_uid, owner_gid;
 };
 
@@ -30,6 +31,7 @@ struct tw_counts {
   uint64_t changed;      /* files that shrank while read (their ends are zeros) */
   uint64_t mounts;       /* with one_fs */
   uint64_t pseudo;       /* with skip_pseudo */
+  uint64_t bytes;        /* the archive's size, with count_only */
 };
 
 void tw_start(const struct tw_opts *o);

@@ -14,7 +14,8 @@
 #   6. EL7-like e2e         the rootless e2e suite again, twice, as EL7 (CentOS 7) runs ctr: the
 #                           bundled binary (dist/bundled, its lib dir put at /usr/libexec/ctr/lib
 #                           by test/el7/graft.sh), only the system calls of Linux 3.10 and an old
-#                           uname (test/el7/kernel310.c under setarch --uname-2.6), a private IPC
+#                           uname (test/el7/kernel310.c under setarch --uname-2.6; plain renameat2
+#                           let through for Debian's fuse-overlayfs, see there), a private IPC
 #                           namespace, and the storage drivers EL7 has: fuse-overlayfs (7.8 and
 #                           later), then vfs, set in /etc/ctr/ctr.conf (also grafted)
 # As another user it runs 2-4 as that user (fixtures in test/.work) and skips 1, 5 and 6.
@@ -218,7 +219,7 @@ if [[ $PARTS == *" el7 "* ]] && [ "$ROOT_MODE" = 1 ]; then
       REPORT=$UW/e2e-el7-$driver.json
       rm -f "$REPORT"
       (cd "$TREE" && unshare --ipc "$REPO/test/el7/graft.sh" "$BUNDLED/libexec/ctr/lib:/usr/libexec/ctr/lib" "$ETCD:/etc/ctr" -- \
-        setarch x86_64 --uname-2.6 "$WORK/kernel310" \
+        setarch x86_64 --uname-2.6 "$WORK/kernel310" --plain-renameat2 \
         runuser -u "$TEST_USER" -- env -i HOME="$THOME" USER="$TEST_USER" LOGNAME="$TEST_USER" \
         PATH=/usr/local/bin:/usr/bin:/bin XDG_RUNTIME_DIR="/run/user/$TUID" CTR_E2E_MODE=rootless CTR_TEST_USERWORK="$UW" \
         CTR_TEST_FIXTURES="$FIXTURES" CTR_TEST_JSON="$REPORT" VITE_CONFIG_NATIVE_IGNORE_WARNING=true LANG=C.UTF-8 CI="${CI:-}" \
