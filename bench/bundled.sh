@@ -57,9 +57,9 @@ done
 EOF
 "$REPO/test/el7/graft.sh" "$REPO/dist/bundled/libexec/ctr/lib:/usr/libexec/ctr/lib" -- \
   runuser -u "$USER_" -- env -i HOME="$W" PATH=/usr/bin:/bin XDG_RUNTIME_DIR="$W/xr" sh "$W/inner.sh"
-[ -s "$W/xr/ctr/pause.pid" ] && kill "$(cut -d' ' -f1 "$W/xr/ctr/pause.pid")" 2>/dev/null || true
+[ -s "$W/xr/ctr/pause.pid" ] && kill -9 "$(cut -d' ' -f1 "$W/xr/ctr/pause.pid")" 2>/dev/null || true
 runuser -u "$USER_" -- "$REPO/native/build/ctr-helper" --rundir "$W/xr/gc" rmtree "$W/data" >/dev/null 2>&1 || true
-[ -s "$W/xr/gc/pause.pid" ] && kill "$(cut -d' ' -f1 "$W/xr/gc/pause.pid")" 2>/dev/null || true
+[ -s "$W/xr/gc/pause.pid" ] && kill -9 "$(cut -d' ' -f1 "$W/xr/gc/pause.pid")" 2>/dev/null || true
 
 python3 - "$W/out" <<'EOF'
 import glob, json, os, statistics, sys
