@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -53,9 +54,23 @@ void init_pid1(struct proc_spec *p, int errfd) {
 #define MFD_EXEC 0x0010U
 #endif
 
+/* Before Linux 3.17 there is no memfd_create: the copy is an unlinked file in the container's own
+   /dev (a tmpfs of its mount namespace that nothing else sees), reopened read-only. It cannot be
+   sealed, but a running executable cannot be written (ETXTBSY) and it is this container's copy
+   only, never the host's binary. */
+static int init_tmpfile(void) {
+  char name[] = "/dev/.ctr-init-XXXXXX";
+  int fd = mkostemp(name, O_CLOEXEC);
+  if (fd < 0) return -1;
+  unlink(name);
+  return fd;
+}
+
 int init_image(void) {
   int fd = (int)syscall(SYS_memfd_create, "ctr-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
   if (fd < 0 && errno == EINVAL) fd = (int)syscall(SYS_memfd_create, "ctr-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  int memfd = fd >= 0;
+  if (fd < 0 && errno == ENOSYS) fd = init_tmpfile();
   if (fd < 0) return -1;
   int exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
   if (exe < 0) { close(fd); return -1; }
@@ -66,8 +81,16 @@ int init_image(void) {
     if (n == 0) break;
   }
   close(exe);
-  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) { close(fd); return -1; }
-  return fd;
+  if (memfd) {
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) { close(fd); return -1; }
+    return fd;
+  }
+  /* no writer may stay open: exec refuses a file open for writing */
+  char p[64];
+  snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+  int ro = fchmod(fd, 0500) == 0 ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+  close(fd);
+  return ro;
 }
 
 void init_reexec(struct proc_spec *p, int errfd, int memfd) {
@@ -85,6 +108,11 @@ void init_reexec(struct proc_spec *p, int errfd, int memfd) {
     set_cloexec(errfd, 0);
     char **envp = process_envp(p);
     syscall(SYS_execveat, memfd, "", argv, envp, AT_EMPTY_PATH);
+    if (errno == ENOSYS) { /* before Linux 3.19: through /proc, which the container has mounted */
+      char self[64];
+      snprintf(self, sizeof self, "/proc/self/fd/%d", memfd);
+      execve(self, argv, envp);
+    }
     set_cloexec(errfd, 1);
   }
   /* no executable memfd here: stay in this image, out of reach of the container's processes */

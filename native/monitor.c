@@ -420,7 +420,8 @@ static void wait_slirp_ready(int rd) {
   while ((r = poll(&p, 1, 10000)) < 0 && errno == EINTR) {}
   char c;
   if (r <= 0 || read(rd, &c, 1) != 1)
-    status_line("N", "slirp4netns did not start: the container has loopback networking only");
+    status_line("N", "slirp4netns did not start (ctr needs slirp4netns 0.4 or later): the container has loopback "
+                     "networking only");
   close(rd);
 }
 

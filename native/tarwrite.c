@@ -8,7 +8,11 @@
  * as SCHILY.xattr records except overlayfs' own and security.selinux. ustar fields are used
  * when values fit; a PAX header carries what does not (long names, big sizes and IDs).
  * With --diff the directory is an overlay upper dir: a 0:0 character device becomes an empty
- * ".wh.NAME" file and an opaque directory is followed by a ".wh..wh..opq" entry. */
+ * ".wh.NAME" file and an opaque directory is followed by a ".wh..wh..opq" entry. With
+ * --diff-from LOWERS the directory is a vfs copy of those layers: the same kind of diff, made by
+ * comparing the two (vfsdiff.c). With --size no file content is read and nothing is written but
+ * the size the archive would have, in bytes, on stdout (a vfs container's writable layer for
+ * `ps -s`). */
 #include "tarwrite.h"
 #include <dirent.h>
 #include <errno.h>
@@ -45,6 +49,11 @@ static struct {
 static void __attribute__((noreturn)) oom(void) { die(125, "%s: out of memory", O.who); }
 
 static void out_flush(void) {
+  W.c.bytes += W.len;
+  if (O.count_only) {
+    W.len = 0;
+    return;
+  }
   if (W.len && st_write_all(1, W.buf, W.len) < 0) {
     if (errno == EPIPE && O.epipe_status) exit(O.epipe_status); /* the reader went away; it reports why */
     die_errno(125, "%s: writing the archive", O.who);
@@ -272,6 +281,11 @@ static void free_xattrs(struct xa *v, size_t n) {
 }
 
 static void copy_file(int fd, uint64_t size, const char *name) {
+  if (O.count_only) {
+    out_flush();
+    W.c.bytes += (size + 511) & ~(uint64_t)511;
+    return;
+  }
   uint64_t left = size;
   while (left) {
     if (W.len == OBUF) out_flush();
@@ -436,6 +450,22 @@ void tw_member(int dfd, const char *n, char *rel, size_t rlen, int depth) {
   rel[rlen] = 0;
 }
 
+void tw_dir_only(int dfd, const char *n, char *rel, size_t rlen) {
+  int cfd = openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  if (cfd < 0 || fstat(cfd, &st) < 0) die_errno(O.fail, "%s: %s: cannot open", O.who, show(rel));
+  struct xa *xa = NULL;
+  size_t nxa = read_xattrs(cfd, -1, NULL, &xa);
+  rel[rlen] = '/';
+  rel[rlen + 1] = 0;
+  emit(rel, '5', &st, 0, NULL, xa, nxa);
+  rel[rlen] = 0;
+  free_xattrs(xa, nxa);
+  close(cfd);
+}
+
+void tw_whiteout(const char *rel, const struct stat *st) { emit_marker(rel, st); }
+
 void tw_start(const struct tw_opts *o) {
   O = *o;
   if (!O.fail) O.fail = 125;
@@ -459,14 +489,16 @@ void tw_finish(struct tw_counts *out) {
 
 int cmd_tar_dir(int argc, char **argv) {
   struct tw_opts o = {.who = "tar-dir", .fail = 125, .one_fs = 1, .node_xattrs = 1};
-  const char *dir = NULL;
+  const char *dir = NULL, *from = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--diff") == 0) o.diff = 1;
+    else if (strcmp(argv[i], "--diff-from") == 0 && i + 1 < argc) from = argv[++i];
+    else if (strcmp(argv[i], "--size") == 0) o.count_only = 1;
     else if (argv[i][0] == '-' && argv[i][1]) die(125, "tar-dir: unknown option %s", argv[i]);
     else if (!dir) dir = argv[i];
-    else die(125, "tar-dir: too many arguments; usage: tar-dir [--diff] DIR");
+    else die(125, "tar-dir: too many arguments; usage: tar-dir [--diff | --diff-from LOWERS] [--size] DIR");
   }
-  if (!dir) die(125, "tar-dir: missing DIR; usage: tar-dir [--diff] DIR");
+  if (!dir) die(125, "tar-dir: missing DIR; usage: tar-dir [--diff | --diff-from LOWERS] [--size] DIR");
   join_userns();
   storage_init();
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -475,7 +507,10 @@ int cmd_tar_dir(int argc, char **argv) {
   if (!rel) die(125, "tar-dir: out of memory");
   rel[0] = 0;
   tw_start(&o);
-  tw_children(fd, rel, 0, 1); /* DIR itself is not a member */
-  tw_finish(NULL);
+  if (from) vfs_diff(fd, from, rel); /* a vfs copy against its layers */
+  else tw_children(fd, rel, 0, 1);   /* DIR itself is not a member */
+  struct tw_counts c;
+  tw_finish(&c);
+  if (o.count_only) printf("%" PRIu64 "\n", c.bytes);
   return 0;
 }

@@ -22,6 +22,7 @@ struct tw_opts {
   int node_xattrs;    /* also the xattrs of symlinks, devices and fifos (through /proc/self/fd) */
   int skip_top;       /* the top directory's own member is left out (its contents are not) */
   int owner_set;      /* owner_uid:owner_gid in every member instead of the files' own */
+  int count_only;     /* no content read, nothing written: tw_finish gives the archive's size in bytes */
   uint64_t owner_uid, owner_gid;
 };
 
@@ -30,6 +31,7 @@ struct tw_counts {
   uint64_t changed;      /* files that shrank while read (their ends are zeros) */
   uint64_t mounts;       /* with one_fs */
   uint64_t pseudo;       /* with skip_pseudo */
+  uint64_t bytes;        /* the archive's size, with count_only */
 };
 
 void tw_start(const struct tw_opts *o);
@@ -38,6 +40,13 @@ void tw_start(const struct tw_opts *o);
 void tw_member(int dfd, const char *name, char *rel, size_t rlen, int depth);
 /* the members below the open directory DFD, named rel[0..rlen) + each name, sorted */
 void tw_children(int dfd, char *rel, size_t rlen, int depth);
+/* the directory NAME in DFD alone as the member rel[0..rlen) + "/" (rel gets the '/'; restored) */
+void tw_dir_only(int dfd, const char *name, char *rel, size_t rlen);
+/* an empty marker member named REL (a ".wh." whiteout), with the times and owner of ST */
+void tw_whiteout(const char *rel, const struct stat *st);
+/* vfsdiff.c: the changes of ROOTFD against the layer dirs LOWERS (colon-separated, topmost
+ * first) as an OCI layer diff, written with the functions above (rel: TW_REL_MAX bytes) */
+void vfs_diff(int rootfd, const char *lowers, char *rel);
 /* the end-of-archive blocks, flushed; the counts (may be NULL) */
 void tw_finish(struct tw_counts *out);
 

@@ -861,6 +861,13 @@ static int spread_mkdir(int pfd, const char *leaf) {
       if (cost[i] >= 0 && (pick < 0 || cost[i] < cost[pick])) pick = i;
   int made = -1;
   if (pick >= 0 && syscall(SYS_renameat2, pfd, cand[pick], pfd, leaf, CTR_RENAME_NOREPLACE) == 0) made = pick;
+  else if (pick >= 0 && errno == ENOSYS) {
+    /* before Linux 3.15: untar is the only writer of the layer it makes, so LEAF still being
+       absent stands for RENAME_NOREPLACE */
+    struct stat lst;
+    if (fstatat(pfd, leaf, &lst, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT && renameat(pfd, cand[pick], pfd, leaf) == 0)
+      made = pick;
+  }
   for (int i = 0; i < n; i++) {
     if (i == made) continue;
     int d = openat(pfd, cand[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

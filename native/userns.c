@@ -268,6 +268,40 @@ static void become_pause(void) {
   }
 }
 
+/* A sysctl's value (a number), or -1 when the file is not there (or not a number). */
+static long read_sysctl(const char *path) {
+  char buf[32];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  char *end;
+  long v = strtol(buf, &end, 10);
+  return end == buf ? -1 : v;
+}
+
+/* unshare(CLONE_NEWUSER) failed with errno E (text WHY): one line that names the setting and how to
+   change it. */
+static void userns_refused(int e, const char *why) __attribute__((noreturn));
+static void userns_refused(int e, const char *why) {
+  long max = read_sysctl("/proc/sys/user/max_user_namespaces");
+  long clone = read_sysctl("/proc/sys/kernel/unprivileged_userns_clone");
+  if (max == 0) /* EL7's default */
+    die(125, "cannot create a user namespace: user namespaces are disabled (sysctl user.max_user_namespaces = 0); "
+             "as root: echo user.max_user_namespaces=28633 > /etc/sysctl.d/99-userns.conf && sysctl --system");
+  if (clone == 0) /* Debian's and Ubuntu's switch */
+    die(125, "cannot create a user namespace: unprivileged user namespaces are disabled (sysctl "
+             "kernel.unprivileged_userns_clone = 0); as root: echo kernel.unprivileged_userns_clone=1 > "
+             "/etc/sysctl.d/99-userns.conf && sysctl --system");
+  if (max > 0 && e == ENOSPC) /* the limit is reached */
+    die(125, "cannot create a user namespace: %s (the limit sysctl user.max_user_namespaces = %ld is reached); "
+             "raise it in /etc/sysctl.d/99-userns.conf, then sysctl --system", why, max);
+  die(125, "cannot create a user namespace: %s; check that unprivileged user namespaces are enabled "
+           "(sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone; EL7 needs 7.4 or later)", why);
+}
+
 /* Creates the pause process (lock held by the caller) and returns an fd on its user ns. */
 static int create_pause(void) {
   uid_t uid = getuid();
@@ -283,7 +317,7 @@ static int create_pause(void) {
     if (unshare(CLONE_NEWUSER) < 0) {
       char msg[200];
       int e = errno;
-      int n = snprintf(msg, sizeof msg, "%s", strerror(e));
+      int n = snprintf(msg, sizeof msg, "%d %s", e, strerror(e));
       c = 'x';
       if (write(c2p[1], &c, 1) < 0 || write(c2p[1], msg, (size_t)n) < 0) {}
       _exit(1);
@@ -301,9 +335,8 @@ static int create_pause(void) {
     if (m < 0) m = 0;
     buf[m] = 0;
     waitpid(pid, NULL, 0);
-    die(125, "cannot create a user namespace: %s; check that unprivileged user namespaces are enabled "
-             "(sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone)",
-        *buf ? buf : "unknown error");
+    char *text = strchr(buf, ' ');
+    userns_refused(text ? atoi(buf) : 0, text ? text + 1 : "unknown error");
   }
   close(c2p[0]);
 
@@ -338,7 +371,7 @@ static int create_pause(void) {
     if (write_proc(pid, "gid_map", map) < 0) die_errno(125, "writing the gid map of the user namespace");
     if (!have_tools && nu && ng)
       warnx_("newuidmap/newgidmap not found; containers get a single-ID mapping (only root inside); install the "
-             "uidmap package (shadow-utils on EL)");
+             "uidmap package (Debian, Ubuntu) or shadow-utils 4.6 or later (EL 7.7 and later, Fedora)");
     else
       warnx_("no subordinate IDs for %s in /etc/sub%cid; containers get a single-ID mapping (only root inside); add "
              "a range with: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s",

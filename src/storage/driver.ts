@@ -101,9 +101,23 @@ function probeAll(): DriverChoice & { attempts: Record<string, string> } {
       return { name: d, reason: `auto: ${pre}${what}`, attempts };
     }
     attempts[d] = why;
-    failures.push(`${d} probe failed (${why})`);
+    failures.push(`${d} probe failed (${why}${why === 'fuse-overlayfs is not installed' ? '' : kernelHint(d)})`);
   }
   return { name: 'vfs', reason: `auto: ${failures.join('; ')}; using vfs (full copies, slower, more disk)`, attempts };
+}
+
+/**
+ * What a failed probe has to do with the kernel's age (EL7's 3.10 has neither): upstream Linux
+ * mounts overlay in a user namespace from 5.11 and FUSE from 4.18 (EL 7.8 backports FUSE).
+ * Said only when the kernel is older; a distribution kernel may allow more.
+ */
+function kernelHint(d: 'overlay' | 'fuse-overlayfs'): string {
+  const rel = os.release();
+  const m = /^(\d+)\.(\d+)/.exec(rel);
+  const v = m ? Number(m[1]) * 1000 + Number(m[2]) : Infinity;
+  if (d === 'overlay' && v < 5011) return `; Linux ${rel} is older than 5.11, the first to mount overlay in a user namespace`;
+  if (d === 'fuse-overlayfs' && v < 4018) return `; Linux ${rel} is older than 4.18, the first to mount FUSE in a user namespace (EL 7.8 and later have it)`;
+  return '';
 }
 
 const PROBE_SCRIPT =
@@ -140,6 +154,9 @@ export function probeDriver(driver: 'overlay' | 'fuse-overlayfs'): string | unde
     const xattrs = context().rootless ? ['--rootless-xattrs'] : [];
     const run = (args: string[], input?: Buffer) => {
       const r = spawnSync(helper, helperArgs(args), { input, encoding: 'buffer', timeout: 30000 });
+      // the probe may be the first use of the user namespace: its one-time warnings (no sub-IDs,
+      // no newuidmap) are said here or never
+      for (const l of (r.stderr?.toString() ?? '').split('\n')) if (l.startsWith('warning:')) process.stderr.write(`${l}\n`);
       if (r.error) return r.error.message;
       if (r.status !== 0) return helperError(r.stderr?.toString() ?? '');
       return undefined;

@@ -46,7 +46,9 @@ export function createContainerRootfs(containerDir: string, image: ImageRecord, 
       }
       throw new CtrError(`cannot create the container's root filesystem (vfs): ${(e as Error).message}`);
     }
-    return { driver: 'vfs', rootPath: rootfs, annotations: { 'ctr.rootfs.driver': 'vfs' } };
+    // the layers the copy was made from (topmost first): what diff and commit compare it with
+    const from = lowersBottomFirst.slice().reverse().join(':');
+    return { driver: 'vfs', rootPath: rootfs, annotations: { 'ctr.rootfs.driver': 'vfs', 'ctr.rootfs.lower': from } };
   }
   const upper = path.join(containerDir, 'upper');
   const work = path.join(containerDir, 'work');

@@ -131,16 +131,38 @@ describe('commit', () => {
     ok(await ctr.run(['rm', name]), 'rm');
   });
 
-  it('with the vfs driver: refused with the reason and the way out', async () => {
+  it('with the vfs driver: the copy compared with its layers gives the changes overlay gives; commit and diff work', async () => {
     const vfs = createCtrEnv({ globalArgs: ['--storage-driver', 'vfs'] });
     try {
       await vfs.load('busybox');
-      const name = uniqueName('c');
-      ok(await vfs.run(['run', '--name', name, 'busybox', 'sh', '-c', 'echo x > /x']), 'run (vfs)');
-      const r = await vfs.run(['commit', name, 'vfs:1']);
-      expect(r.code, describeResult('commit (vfs)', r)).toBe(125);
-      expect(r.stderr).toMatch(/^Error: cannot commit .*overlay or fuse-overlayfs.*--storage-driver overlay/);
-      expect((await vfs.run(['images', '-q'])).stdout.trim().split('\n')).toHaveLength(1);
+      const script = [
+        'echo added > /added.txt', 'echo extra-line >> /etc/passwd', 'rm /bin/vi', 'mkdir -p /new/dir', 'echo deep > /new/dir/f',
+        'chmod 0600 /etc/group', 'ln -s /nowhere /link', 'rm -r /root', 'touch /etc/hostname',
+      ].join('; ');
+      const a = uniqueName('c');
+      const b = uniqueName('c');
+      ok(await ctr.run(['run', '--name', a, 'busybox', 'sh', '-c', script]), 'run (default driver)');
+      ok(await vfs.run(['run', '--name', b, 'busybox', 'sh', '-c', script]), 'run (vfs)');
+      const want = ok(await ctr.run(['diff', a]), 'diff (default driver)').stdout;
+      const got = ok(await vfs.run(['diff', b]), 'diff (vfs)').stdout;
+      expect(got).toBe(want);
+      expect(got).toContain('A /added.txt\n');
+      expect(got).toContain('D /bin/vi\n');
+      expect(got).toContain('C /etc/group\n');
+      // committed: a new layer of those changes on the shared base
+      ok(await vfs.run(['commit', b, 'vfs:1']), 'commit (vfs)');
+      const x = JSON.parse(ok(await vfs.run(['image', 'inspect', 'vfs:1']), 'inspect').stdout)[0];
+      expect(x.RootFS.Layers).toHaveLength(fixtures().images.busybox.diffIds.length + 1);
+      const check = await vfs.run(['run', '--rm', 'vfs:1', 'sh', '-c',
+        'cat /added.txt; tail -n1 /etc/passwd; cat /new/dir/f; test -e /bin/vi || echo vi-gone; test -e /root || echo root-gone; stat -c %a /etc/group; readlink /link']);
+      expect(check.stdout, describeResult('run vfs:1', check)).toBe('added\nextra-line\ndeep\nvi-gone\nroot-gone\n600\n/nowhere\n');
+      // nothing changed: no layer
+      const c = uniqueName('c');
+      ok(await vfs.run(['run', '--name', c, 'busybox', 'true']), 'run true (vfs)');
+      expect(ok(await vfs.run(['diff', c]), 'diff (vfs, nothing changed)').stdout).toBe('');
+      const id = ok(await vfs.run(['commit', c]), 'commit (vfs, nothing changed)').stdout.trim();
+      expect(JSON.parse(ok(await vfs.run(['image', 'inspect', id]), 'inspect').stdout)[0].RootFS.Layers).toEqual(fixtures().images.busybox.diffIds);
+      ok(await ctr.run(['rm', a]), 'rm');
     } finally {
       await vfs.cleanup();
     }

@@ -2,7 +2,7 @@
 // concurrent starts, ps/logs/top flags, rm forms, inspect shape, reboot, bad input).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { describeResult, fixturePath, fixtures, run, uniqueName, useCtr } from './lib';
 import { allIds, inspect, lines, ok, pidAlive, refused, runDetached, sleep, status, waitStatus } from './containers-util';
 
@@ -99,6 +99,11 @@ describe('storage driver cache', () => {
   const cache = () => path.join(ctr.root, 'storage-driver.json');
 
   it('a rootfs mount failure with the auto-chosen driver drops the cached choice; the next container probes again', async () => {
+    // auto, whatever the host's /etc/ctr/ctr.conf sets (the user's file wins)
+    const conf = path.join(ctr.env.XDG_CONFIG_HOME!, 'ctr', 'ctr.conf');
+    fs.mkdirSync(path.dirname(conf), { recursive: true });
+    fs.writeFileSync(conf, '{"storage":{"driver":"auto"}}');
+    onTestFinished(() => fs.rmSync(conf, { force: true }));
     ok(await ctr.run(['run', '--rm', 'busybox', 'true']), 'run');
     const before = JSON.parse(fs.readFileSync(cache(), 'utf8'));
     expect(['overlay', 'fuse-overlayfs']).toContain(before.driver);

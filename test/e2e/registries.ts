@@ -7,7 +7,7 @@
  *   useRegistries(which?)    -> Registries  same, started in beforeAll / stopped in afterAll
  *   startOpenRegistry()      -> Registry    no auth, plain HTTP (= lib.ts startRegistry)
  *   startBasicRegistry()     -> Registry    htpasswd Basic auth, user BASIC_USER/BASIC_PASS
- *                                            (ctruser/ctrpass); bcrypt file made with `htpasswd`
+ *                                            (ctruser/ctrpass); a fixed bcrypt entry (BASIC_HTPASSWD)
  *   startTokenRegistry()     -> Registry & { tokens: TokenServer }  Bearer token auth: the
  *                                            token service runs in this process (JWT RS256,
  *                                            x5c cert the registry trusts); user ctruser/ctrpass
@@ -37,6 +37,11 @@ import { tmpBase } from './paths';
 
 export const BASIC_USER = 'ctruser';
 export const BASIC_PASS = 'ctrpass';
+/**
+ * The registry's htpasswd line for them (`htpasswd -Bbn -C 5 ctruser ctrpass`), written once:
+ * htpasswd needs the getrandom system call, which the EL7-like runs (test/el7/kernel310) lack.
+ */
+const BASIC_HTPASSWD = 'ctruser:$2y$05$UJ9TK4h4YFQL65EeYcJoLeQfFHj2jxxp8vcHCgYiNsozkmLvYOlz2\n';
 export const TOKEN_SERVICE = 'ctr-test-registry';
 export const TOKEN_ISSUER = 'ctr-test-token-issuer';
 
@@ -69,7 +74,7 @@ export async function startOpenRegistry(opts: { images?: ImageName[] } = {}): Pr
 export async function startBasicRegistry(opts: { images?: ImageName[] } = {}): Promise<Registry> {
   const dir = tmpDir('cbasic-');
   const file = path.join(dir, 'htpasswd');
-  fs.writeFileSync(file, await sh(['htpasswd', '-Bbn', BASIC_USER, BASIC_PASS], 'htpasswd (apt-get install apache2-utils)'));
+  fs.writeFileSync(file, BASIC_HTPASSWD);
   const reg = await startRegistry({
     ...opts,
     config: ['auth:', '  htpasswd:', '    realm: ctr-basic', `    path: ${file}`],
