@@ -49,7 +49,8 @@ tar --exclude='node_modules/.cache' --exclude='node_modules/.vite' -cf "$TOP/SOU
 DEBS=$(bash "$REPO/scripts/runtime-debs.sh" "${CTR_RUNTIME_DEBS:-$REPO/dist/runtime-debs}") \
   || die "the pinned runtime packages (packaging/runtime/debs.lock) are not at hand"
 mkdir "$TOP/runtime-debs"
-bash "$REPO/scripts/runtime-debs.sh" --list | while read -r _ _ _ file; do cp "$DEBS/$file" "$TOP/runtime-debs/"; done
+bash "$REPO/scripts/runtime-debs.sh" --list "$DEBS" | while read -r _ _ _ file; do cp "$DEBS/$file" "$TOP/runtime-debs/"; done
+[ ! -f "$DEBS/debs.lock.effective" ] || cp "$DEBS/debs.lock.effective" "$TOP/runtime-debs/"
 tar -C "$TOP" -cf "$TOP/SOURCES/ctr-runtime-$VERSION.tar" runtime-debs || die "cannot make the runtime tarball"
 cp rpm/ctr.spec "$TOP/SPECS/"
 

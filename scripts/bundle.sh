@@ -42,7 +42,7 @@ while read -r pkg ver sum file; do
   [ "$(sha256sum "$DEBS/$file" | cut -d' ' -f1)" = "$sum" ] || die "$DEBS/$file: SHA-256 differs from packaging/runtime/debs.lock"
   FILE[$pkg]=$file
   VER[$pkg]=$ver
-done < <(bash "$REPO/scripts/runtime-debs.sh" --list)
+done < <(bash "$REPO/scripts/runtime-debs.sh" --list "$DEBS")
 
 # unpacks a .deb's data member into $TMP/root (dpkg-deb where there is one, else ar + tar)
 unpack() {
@@ -112,7 +112,7 @@ url() { echo "https://snapshot.debian.org/package/$1/${2//+/%2B}/"; }
   echo "SHA-256 of the packages:"
   while read -r pkg ver sum file; do
     [ "$pkg" = patchelf ] || echo "  $sum  $file"
-  done < <(bash "$REPO/scripts/runtime-debs.sh" --list)
+  done < <(bash "$REPO/scripts/runtime-debs.sh" --list "$DEBS")
 } >"$LIC/RUNTIME-SOURCES"
 rm -rf "$OUT"
 mv "$OUT.new" "$OUT"
