@@ -16,6 +16,7 @@ import { containerDir } from '../container/store';
 import { pausedMarker, runtimeState } from '../container/state';
 import type { ContainerRecord } from '../container/types';
 import { CtrError } from '../util/errors';
+import { writeFileChecked } from '../state/fsatomic';
 import { forwardNotes, helperError, helperExit, runHelperSync, spawnHelper } from '../util/helper';
 import { MT } from './archive';
 import { applyChanges } from './change';
@@ -88,7 +89,7 @@ async function whilePaused<T>(rec: ContainerRecord, pause: boolean, fn: () => Pr
   const st = runtimeState(rec);
   if (!pause || st.status !== 'running' || !st.pid) return fn();
   runHelperSync(['signal-all', String(st.pid), '19']);
-  fs.writeFileSync(pausedMarker(rec.id), '');
+  writeFileChecked(pausedMarker(rec.id), '');
   try {
     return await fn();
   } finally {
