@@ -120,7 +120,9 @@ int log_open(struct logger *l, const char *path, unsigned long long max, unsigne
   if (l->fd < 0) return -1;
   struct stat st;
   if (fstat(l->fd, &st) == 0) l->size = l->reserved = (unsigned long long)st.st_size;
-  if (reserve(l, 0) < 0) {
+  /* the note's room before the container runs (one block: output takes chunks as it comes) */
+  if (l->prealloc && fallocate(l->fd, FALLOC_FL_KEEP_SIZE, (off_t)l->size, LOG_NOTE_ROOM) == 0) l->reserved = l->size + LOG_NOTE_ROOM;
+  else if (reserve(l, 0) < 0) {
     int e = errno;
     close(l->fd);
     l->fd = -1;
@@ -241,8 +243,11 @@ void log_flush(struct logger *l) {
   }
   if (l->fd < 0) return;
   write_note(l, 1);
+}
+
+void log_release(struct logger *l) {
   /* a stopped container holds no blocks past its log's end */
-  if (l->prealloc && l->reserved > l->size && ftruncate(l->fd, (off_t)l->size) == 0) l->reserved = l->size;
+  if (l->fd >= 0 && l->prealloc && l->reserved > l->size && ftruncate(l->fd, (off_t)l->size) == 0) l->reserved = l->size;
 }
 
 int reserve_file(struct reserved_file *r, const char *path) {

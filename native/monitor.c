@@ -377,6 +377,7 @@ static void finish(int code, int sig, const char *error) {
   }
   if (status_fd >= 0) close(status_fd);
   send_exit_frames(code);
+  if (!removing) log_release(&L); /* after the exit frame: freeing blocks can take a while */
   if (rootfd >= 0) close(rootfd);
   delete_trash();
   reap_slirp();
@@ -560,7 +561,10 @@ void monitor_main(struct spec *s, int sfd, int attach_fd, int want_stdin) {
   char err[1024];
   /* the exit code must reach the store whatever the container does to the disk: its file's
      blocks are taken first, then the state file's and some room for the log */
-  if (reserve_file(&exit_rec, s->exitf) < 0) finish(125, 0, write_error(err, sizeof err, exit_rec.tmp));
+  /* (--rm: no exit record unless a client asks to keep the container; then it is written as a
+     new file) */
+  int auto_remove = s->remove && strcmp(s->remove, "[]") != 0;
+  if (!auto_remove && reserve_file(&exit_rec, s->exitf) < 0) finish(125, 0, write_error(err, sizeof err, exit_rec.tmp));
   if (reserve_file(&state_rec, s->statef) < 0) finish(125, 0, write_error(err, sizeof err, state_rec.tmp));
   if (make_mount_ns(err, sizeof err) < 0) finish(125, 0, err);
   if (rootfs_mount(s, err, sizeof err) < 0) finish(125, 0, err);

@@ -204,8 +204,9 @@ struct logger {
 /* 0, or -1 with errno (the log could not be made, or no room for its reserve) */
 int log_open(struct logger *l, const char *path, unsigned long long max, unsigned files);
 void log_write(struct logger *l, int stream, const char *buf, size_t n); /* stream 1 stdout, 2 stderr */
-/* writes what is pending (partial lines, the note of dropped output), releases the reserve */
+/* writes what is pending (partial lines, the note of dropped output) */
 void log_flush(struct logger *l);
+void log_release(struct logger *l); /* gives back the blocks taken past the log's end */
 
 /* A small file whose blocks are taken when the container starts, so that its record can be
    written when the disk is full: `PATH.pending` holds a placeholder, the record overwrites it

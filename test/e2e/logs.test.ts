@@ -142,6 +142,19 @@ describe('log size cap', () => {
     }
   });
 
+  it('-f follows across several rotations between two of its reads, losing and repeating nothing', async () => {
+    // ~10 entries per 1k file, ~20 lines per 100 ms read: two rotations or so each time
+    const id = await runDetached(ctr, [
+      '--log-opt', 'max-size=1k,max-file=5', 'busybox', 'sh', '-c',
+      'i=0; while [ $i -lt 600 ]; do echo "line $i xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; i=$((i+1)); [ $((i % 10)) = 0 ] && sleep 0.05; done',
+    ]);
+    const r = ok(await ctr.run(['logs', '-f', id], { timeout: 60_000 }), 'logs -f');
+    const got = lines(r.stdout).map((l) => Number(l.split(' ')[1]));
+    const first = got[0]!;
+    expect(got).toEqual(Array.from({ length: 600 - first }, (_, i) => first + i));
+    ok(await ctr.run(['rm', id]), 'rm');
+  });
+
   it('max-file=1: the log starts again when full', async () => {
     const id = await runDetached(ctr, ['--log-opt', 'max-size=2k', '--log-opt', 'max-file=1', 'busybox', 'sh', '-c', loop(200)]);
     ok(await ctr.run(['wait', id]), 'wait');
