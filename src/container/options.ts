@@ -129,8 +129,8 @@ function logOptValue(key: string, value: unknown, where: string): { text: string
     if (!(n >= 1)) throw new CtrError(`invalid ${where}: max-size must be a size with an optional unit k, m or g (e.g. 10m), or -1 for no limit`);
     return { text: text!, n };
   }
-  if (text === undefined || !/^[1-9][0-9]{0,5}$/.test(text))
-    throw new CtrError(`invalid ${where}: max-file must be a number of files from 1 to 999999`);
+  if (text === undefined || !/^[1-9][0-9]{0,3}$/.test(text) || Number(text) > 1000)
+    throw new CtrError(`invalid ${where}: max-file must be a number of files from 1 to 1000`);
   return { text, n: Number(text) };
 }
 

@@ -51,7 +51,6 @@ export function loadConfig(): { config: CtrConfig; sources: Record<string, strin
   return cached;
 }
 
-
 /** The "log-opts" section: defaults for `--log-opt` (checked by parseLogOpts), each with its file. */
 export function configLogOpts(): { key: string; value: unknown; where: string }[] {
   const { config, sources } = loadConfig();

@@ -146,6 +146,7 @@ describe('log options', () => {
       [['max-size=abc'], /^invalid --log-opt "max-size=abc": max-size must be/],
       [['max-size=0'], /max-size must be/],
       [['max-file=0'], /^invalid --log-opt "max-file=0": max-file must be/],
+      [['max-file=1001'], /from 1 to 1000/],
       [['max-size=1k,max-file=x'], /"max-file=x"/],
       [['colour=blue'], /unknown option "colour"/],
       [['max-size'], /KEY=VALUE/],
