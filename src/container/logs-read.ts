@@ -97,9 +97,9 @@ function parseEntry(buf: Buffer, s: number, e: number, out: Entry): boolean {
       }
       const end = q + MID_OUT.length;
       if (end > e) break;
-      // MID_OUT and MID_ERR differ only in the stream's name
-      const err = startsWith(buf, q, MID_ERR);
-      if (!err && !startsWith(buf, q, MID_OUT)) break;
+      // MID_OUT and MID_ERR differ only in the stream's name: "stdout" / "stderr" (its 4th letter)
+      const err = buf[q + 15] === 0x65;
+      if (!startsWith(buf, q, err ? MID_ERR : MID_OUT)) break;
       const te = buf[end + CANON_LEN] === 0x22 ? end + CANON_LEN : buf.indexOf(0x22, end);
       if (te < 0 || te + 2 !== e || buf[te + 1] !== 0x7d) break;
       out.err = err;
