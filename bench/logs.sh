@@ -8,12 +8,13 @@
 #      split over ctr.log.2, ctr.log.1 and ctr.log as its rotation leaves them, Podman's in its
 #      one file; both have the same lines and time stamps
 #   2. hyperfine: `logs --tail 10`, `logs --since` (the last MiB), `logs --since T --until T`
-#      (one MiB in the oldest quarter), beside `version` (the start-up floor); then the whole
-#      log to /dev/null (fewer runs)
+#      (one MiB in the oldest quarter), `--tail 10` in the same runs as `ctr version` (the
+#      start-up floor); then the whole log to /dev/null (one run per round)
 #   3. peak RSS of each (/usr/bin/time -f %M)
 #
 # Knobs (see also bench/common.sh):
 #   CTR_BENCH_LOGS_RUNS    hyperfine runs per command (default 20; the whole read: 3)
+#   CTR_BENCH_LOGS_ROUNDS  split them into this many rounds alternating the commands' order (5)
 #   CTR_BENCH_LOGS_MIB     size of the log (default 1024)
 #   CTR_BENCH_LOGS_CACHE   work dir (default /var/tmp/ctr-bench-logs)
 #   CTR_BENCH_PODMAN=0     measure ctr alone
@@ -37,6 +38,7 @@ for t in hyperfine jq /usr/bin/time python3; do
   command -v "$t" >/dev/null || die "$t is missing: apt-get install -y hyperfine jq time python3"
 done
 RUNS=${CTR_BENCH_LOGS_RUNS:-20}
+ROUNDS=${CTR_BENCH_LOGS_ROUNDS:-5}
 MIB=${CTR_BENCH_LOGS_MIB:-1024}
 RESULTS=${CTR_BENCH_RESULTS_LOGS:-$BENCH_DIR/results-logs.md}
 OUT=$WORK/out
@@ -82,14 +84,32 @@ dd if="$BIN/ctr" iflag=nocache count=0 status=none 2>/dev/null
 LAST=$(date -u -d "@$(( $(date -u -d 2024-03-01T10:00:00Z +%s) + MIB - 1 ))" +%Y-%m-%dT%H:%M:%SZ)
 OLD=$(date -u -d "@$(( $(date -u -d 2024-03-01T10:00:00Z +%s) + MIB / 10 ))" +%Y-%m-%dT%H:%M:%SZ)
 CTRC="$BIN/ctr --root $CTR_ROOT --runroot $CTR_RUNROOT"
-# hf NAME RUNS LABEL CMD [LABEL CMD...]
+# hf NAME RUNS LABEL CMD [LABEL CMD...] - hyperfine as the bench user, in $ROUNDS rounds that
+# alternate the order of the commands (as bench/run.sh does: a change in the machine's load
+# falls on every command alike), merged into logs-NAME.json (times, median; user and system
+# averaged over the rounds)
 hf() {
-  local name=$1 runs=$2
+  local name=$1 runs=$2 pairs=() args r i n per k
   shift 2
-  local args=()
-  while [ $# -gt 0 ]; do args+=(-n "$1" "$2"); shift 2; done
-  as_user hyperfine -N --style basic --warmup 2 --runs "$runs" --export-json "$OUT/logs-$name.json" "${args[@]}" >/dev/null \
-    || echo "bench: hyperfine failed for $name" >&2
+  while [ $# -gt 0 ]; do pairs+=("$1" "$2"); shift 2; done
+  n=$((${#pairs[@]} / 2))
+  per=$(((runs + ROUNDS - 1) / ROUNDS))
+  rm -f "$OUT/logs-$name".r*.json
+  for r in $(seq 1 "$ROUNDS"); do
+    args=()
+    for i in $(seq 0 $((n - 1))); do
+      k=$i
+      [ $((r % 2)) = 0 ] && k=$((n - 1 - i))
+      args+=(-n "${pairs[$((2 * k))]}" "${pairs[$((2 * k + 1))]}")
+    done
+    as_user hyperfine -N --style basic --warmup 1 --runs "$per" --export-json "$OUT/logs-$name.r$r.json" "${args[@]}" >/dev/null \
+      || { echo "bench: hyperfine failed for $name" >&2; return 1; }
+  done
+  jq -s '{results: ([.[].results[]] | group_by(.command) | map(
+      {command: .[0].command, times: [.[].times[]], user: ([.[].user] | add / length), system: ([.[].system] | add / length)}
+      | .times |= sort
+      | .median = (.times | if length % 2 == 1 then .[(length - 1) / 2] else (.[length / 2 - 1] + .[length / 2]) / 2 end)))}' \
+    "$OUT/logs-$name".r*.json >"$OUT/logs-$name.json"
 }
 declare -A CMDS=(
   [version]="version"
@@ -101,7 +121,7 @@ declare -A CMDS=(
 for k in tail since range all; do
   log "logs: $k"
   runs=$RUNS
-  [ "$k" = all ] && runs=3
+  [ "$k" = all ] && runs=$ROUNDS
   if [ "$k" = tail ]; then
     set -- ctr "$CTRC ${CMDS[$k]} $CTR_ID" ctr-version "$CTRC version"
     [ "$PODMAN" = 1 ] && set -- "$@" podman "$PODMAN_BIN logs ${CMDS[$k]#logs } $POD_ID"
@@ -160,10 +180,10 @@ V_RSS=$(rss "$BIN/ctr" version)
 {
   echo "# ctr logs on a ${MIB} MiB log"
   echo
-  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), ctr $("$BIN/ctr" version 2>/dev/null | head -1 | awk '{print $3}')$([ "$PODMAN" = 1 ] && echo ", $("$PODMAN_BIN" --version)"), hyperfine medians of $RUNS runs (the whole log: 3),"
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), ctr $("$BIN/ctr" version 2>/dev/null | head -1 | awk '{print $3}')$([ "$PODMAN" = 1 ] && echo ", $("$PODMAN_BIN" --version)"), hyperfine medians of $RUNS runs in $ROUNDS rounds (the whole log: $ROUNDS runs),"
   echo "rootless, the log on ext4 in the page cache (\`bash bench/logs.sh\`). ctr's log is ctr.log.2, ctr.log.1 and ctr.log (256, 256 and 512 MiB);"
   echo "Podman's one k8s-file of the same lines. \`ctr version\` (the start-up floor) for comparison: $V ms ($V_CPU ms of CPU), $((V_RSS / 1024)) MB;"
-  echo "\`logs --tail 10\` used $T_CPU ms of CPU. Podman's --since runs and its whole log: one run each (it reads the whole file); its peak RSS only for --tail."
+  echo "\`logs --tail 10\`: $(awk -v a="$(ms tail ctr)" -v b="$V" 'BEGIN { printf "%.1f", a - b }') ms more than \`version\` in the same runs, $T_CPU ms of CPU. Podman's --since runs and its whole log: one run each (it reads the whole file); its peak RSS only for --tail."
   echo
   echo "| command | ctr | ctr peak RSS | podman | podman peak RSS | target | verdict |"
   echo "| --- | --- | --- | --- | --- | --- | --- |"
