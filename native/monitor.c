@@ -2,6 +2,7 @@
    with the rootfs mounted, clones the container init, holds stdio (pipes or the pty master),
    writes the log, serves the attach socket, records the state and exit files, and cleans up. */
 #include "runtime.h"
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -45,6 +46,7 @@ static char sock_path[4200];
 static struct client clients[MAX_CLIENTS];
 static int nclients;
 static struct logger L;
+static struct reserved_file exit_rec = {.fd = -1}, state_rec = {.fd = -1}; /* blocks taken at the start: see log.c */
 static char *inbuf;
 static size_t inlen, incap;
 static int in_close_pending;
@@ -71,6 +73,15 @@ static void boot_id(char *out, size_t n) {
   out[r] = 0;
   char *nl = strchr(out, '\n');
   if (nl) *nl = 0;
+}
+
+/* "no space left on device while writing PATH" (errno's text) */
+static const char *write_error(char *buf, size_t n, const char *path) {
+  char why[128];
+  snprintf(why, sizeof why, "%s", strerror(errno));
+  why[0] = (char)tolower((unsigned char)why[0]);
+  snprintf(buf, n, "%s while writing %s", why, path);
+  return buf;
 }
 
 static void drop_client(int i) {
@@ -255,7 +266,7 @@ static void write_state(void) {
   sb_printf(&b, "{\"pid\":%d,\"monitorPid\":%d,\"startedAt\":\"%s\",\"bootId\":", (int)init_pid, (int)getpid(), ts);
   sb_json_str(&b, bid, strlen(bid));
   sb_puts(&b, "}\n");
-  write_file_atomic(S->statef, b.p, b.len, 0644);
+  reserved_commit(&state_rec, S->statef, b.p, b.len);
   sb_free(&b);
 }
 
@@ -271,7 +282,7 @@ static void write_exit(int code, int sig, const char *error) {
     sb_json_str(&b, error, strlen(error));
   }
   sb_puts(&b, "}\n");
-  write_file_atomic(S->exitf, b.p, b.len, 0644);
+  reserved_commit(&exit_rec, S->exitf, b.p, b.len);
   sb_free(&b);
 }
 
@@ -345,6 +356,8 @@ static void finish(int code, int sig, const char *error) {
   /* --rm: the container leaves the store now, so its exit file would only be deleted again */
   int removing = S->remove && !keep_container && strcmp(S->remove, "[]") != 0;
   if (!removing) write_exit(code, sig, error);
+  reserved_release(&state_rec); /* the container never started: no state record */
+  reserved_release(&exit_rec);  /* --rm */
   if (tty_master >= 0) close(tty_master);
   if (out_fd >= 0) close(out_fd);
   if (err_fd >= 0) close(err_fd);
@@ -364,6 +377,7 @@ static void finish(int code, int sig, const char *error) {
   }
   if (status_fd >= 0) close(status_fd);
   send_exit_frames(code);
+  if (!removing) log_release(&L); /* after the exit frame: freeing blocks can take a while */
   if (rootfd >= 0) close(rootfd);
   delete_trash();
   reap_slirp();
@@ -546,10 +560,18 @@ void monitor_main(struct spec *s, int sfd, int attach_fd, int want_stdin) {
   if (attach_fd >= 0) add_client(attach_fd);
 
   char err[1024];
+  /* the exit code must reach the store whatever the container does to the disk: its file's
+     blocks are taken first, then the state file's and some room for the log */
+  /* (--rm: no exit record unless a client asks to keep the container; then it is written as a
+     new file) */
+  int auto_remove = s->remove && strcmp(s->remove, "[]") != 0;
+  if (!auto_remove && reserve_file(&exit_rec, s->exitf) < 0) finish(125, 0, write_error(err, sizeof err, exit_rec.tmp));
+  if (reserve_file(&state_rec, s->statef) < 0) finish(125, 0, write_error(err, sizeof err, state_rec.tmp));
   if (make_mount_ns(err, sizeof err) < 0) finish(125, 0, err);
   s->map_rootfs = (s->ns_new & CLONE_NEWUSER) != 0; /* its own user namespace: the rootfs with its maps */
   if (rootfs_mount(s, err, sizeof err) < 0) finish(125, 0, err);
-  if (log_open(&L, s->logf, s->logmax) < 0) {
+  if (log_open(&L, s->logf, s->logmax, s->logfiles) < 0) {
+    if (errno == ENOSPC || errno == EDQUOT) finish(125, 0, write_error(err, sizeof err, s->logf));
     snprintf(err, sizeof err, "opening the log %s: %s", s->logf, strerror(errno));
     finish(125, 0, err);
   }

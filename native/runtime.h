@@ -112,6 +112,7 @@ struct spec {
   const char *driver, *lower, *upper, *work, *user_ann, *network;
   const char *mondir, *statef, *exitf, *logf, *remove;
   unsigned long long logmax;
+  unsigned logfiles;     /* ctr.monitor.log-max-files: files kept, the log included (>= 1) */
   int init, stdin_open;
 };
 
@@ -232,12 +233,35 @@ struct logger {
   int fd;
   const char *path;
   unsigned long long size, max;
+  unsigned files;               /* files kept, this one included */
+  unsigned long long reserved;  /* bytes allocated for the log (fallocate KEEP_SIZE) up to here */
+  int prealloc;                 /* the file system takes fallocate */
+  unsigned long long dropped;   /* output not written since the last note */
+  int drop_errno;
   char *pend[2];     /* partial line per stream */
   size_t plen[2];
 };
-int log_open(struct logger *l, const char *path, unsigned long long max);
+/* 0, or -1 with errno (the log could not be made, or no room for its reserve) */
+int log_open(struct logger *l, const char *path, unsigned long long max, unsigned files);
 void log_write(struct logger *l, int stream, const char *buf, size_t n); /* stream 1 stdout, 2 stderr */
+/* writes what is pending (partial lines, the note of dropped output) */
 void log_flush(struct logger *l);
+void log_release(struct logger *l); /* gives back the blocks taken past the log's end */
+
+/* A small file whose blocks are taken when the container starts, so that its record can be
+   written when the disk is full: `PATH.pending` holds a placeholder, the record overwrites it
+   in place (no new blocks) and is renamed to PATH. */
+struct reserved_file {
+  int fd;
+  const char *path;
+  char tmp[4200];
+};
+#define RESERVED_FILE_SIZE 4096
+int reserve_file(struct reserved_file *r, const char *path); /* 0, or -1 with errno */
+/* writes the record at path: in the reserved blocks when they are path's and it fits, else as
+   write_file_atomic does */
+int reserved_commit(struct reserved_file *r, const char *path, const char *data, size_t n);
+void reserved_release(struct reserved_file *r); /* an unused reservation: its file removed */
 
 /* ---- attach client (attach.c) ---- */
 struct attach_opts {

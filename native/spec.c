@@ -223,6 +223,9 @@ int spec_load(struct spec *s, const char *bundle, char *err, size_t errlen) {
   s->remove = ann(a, "ctr.monitor.remove");
   const char *lm = ann(a, "ctr.monitor.log-max-size");
   s->logmax = lm ? strtoull(lm, NULL, 10) : 0;
+  const char *lf = ann(a, "ctr.monitor.log-max-files");
+  unsigned long long nf = lf ? strtoull(lf, NULL, 10) : 2;
+  s->logfiles = nf < 1 ? 1 : nf > 1000 ? 1000 : (unsigned)nf;
   const char *in = ann(a, "ctr.init");
   s->init = in && strcmp(in, "1") == 0;
   const char *si = ann(a, "ctr.stdin");

@@ -1,6 +1,6 @@
 import { Cli, Builtins, type Command, type CommandClass } from 'clipanion';
 import { fastProcess } from './cli/fastparse';
-import { CtrError } from './util/errors';
+import { CtrError, writeFailure } from './util/errors';
 import { exitWhenDone } from './util/exit';
 import { setGlobalOptions, type GlobalOptions, type LogLevel, type StorageDriverName } from './state/context';
 import { commandsFor } from './cli/index';
@@ -99,6 +99,9 @@ export function reportError(e: unknown, logLevel?: string): number {
   const code = (err as { code?: string }).code;
   let msg = err && err.message ? err.message : String(e);
   if (code === 'EACCES' || code === 'EPERM') msg = `permission denied: ${msg}`;
+  // a full disk met by a mkdir, open, copy...: say which file, as the writes of the store do
+  const file = (err as { path?: string }).path;
+  if ((code === 'ENOSPC' || code === 'EDQUOT') && file) msg = (writeFailure(err, file) as Error).message;
   process.stderr.write(`Error: ${msg.split('\n')[0]}\n`);
   if (logLevel === 'debug' && err?.stack) process.stderr.write(err.stack + '\n');
   return 125;

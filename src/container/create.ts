@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { findImage } from '../image/store';
+import { configLogOpts } from '../storage/config';
 import { createContainerRootfs } from '../storage/rootfs';
 import type { ImageRecord, RootfsSpec } from '../image/types';
 import { writeFileAtomic } from '../state/fsatomic';
@@ -131,7 +132,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
   if (!cwd.startsWith('/')) throw new CtrError(`invalid working directory "${cwd}": it must be an absolute path`);
   const binds = req.volumes.map((v) => parseVolume(v));
   checkUserInImage(image, user, binds);
-  const log = parseLogOpts(req.logOpts);
+  const log = parseLogOpts(req.logOpts, configLogOpts());
   const caps = capabilitySet(req.capAdd, req.capDrop, req.privileged);
   const security = securitySettings(parseSecurityOpts(req.securityOpt), caps, req.privileged);
   const network = networkMode(req.network);

@@ -106,31 +106,80 @@ export function pidsLimitWarning(n: number): string {
 }
 
 export interface LogOptions {
+  /** bytes per file; 0: no limit */
   maxSize: number;
+  /** files kept, the log included */
+  maxFiles: number;
+  /** what inspect shows as HostConfig.LogConfig.Config: the options in effect, as given */
   raw: Record<string, string>;
 }
 
-/** Parses `--log-opt KEY=VALUE` (json-file options: max-size, max-file). */
-export function parseLogOpts(opts: string[]): LogOptions {
-  const out: LogOptions = { maxSize: 0, raw: {} };
-  for (const o of opts) {
-    const eq = o.indexOf('=');
-    if (eq <= 0) throw new CtrError(`invalid --log-opt "${o}": use KEY=VALUE (e.g. max-size=10m)`);
-    const k = o.slice(0, eq);
-    const v = o.slice(eq + 1);
-    if (k === 'max-size') {
-      out.maxSize = parseSize(v);
-      if (out.maxSize <= 0) throw new CtrError(`invalid --log-opt "${o}": max-size must be positive`);
-    } else if (k === 'max-file') {
-      if (!/^[1-9][0-9]*$/.test(v)) throw new CtrError(`invalid --log-opt "${o}": max-file must be a positive number`);
-    } else if (k === 'tag' || k === 'path' || k === 'mode' || k === 'labels' || k === 'env') {
-      /* accepted, informational */
-    } else {
-      throw new CtrError(`invalid --log-opt "${o}": unknown option "${k}" (known: max-size, max-file)`);
-    }
-    out.raw[k] = v;
+/**
+ * The log cap when neither --log-opt nor the configuration file says otherwise: 10 MiB per file
+ * and 5 files, so a container that prints without end costs at most 50 MiB of disk (a hundred
+ * such containers 5 GB), while the log still holds hundreds of thousands of recent lines.
+ * Rotation renames files, so a larger count costs nothing per line.
+ */
+export const LOG_DEFAULTS: Readonly<Record<'max-size' | 'max-file', string>> = { 'max-size': '10m', 'max-file': '5' };
+
+/** A value of a log option with where it came from, for the error message. */
+export interface LogOptSource {
+  key: string;
+  value: unknown;
+  /** for errors: `--log-opt "max-size=abc"`, `max-file 0 in "log-opts" of /home/u/.config/ctr/ctr.conf` */
+  where: string;
+}
+
+const LOG_INFO_KEYS = ['tag', 'path', 'mode', 'labels', 'env'];
+
+/** `max-size=10m,max-file=5` as Docker and Podman take it (commas inside labels=a,b stay). */
+export function splitLogOpt(o: string): string[] {
+  return o.split(/,(?=[A-Za-z][A-Za-z0-9_-]*=)/);
+}
+
+function logOptValue(key: string, value: unknown, where: string): { text: string; n: number } {
+  const text = typeof value === 'number' ? String(value) : typeof value === 'string' ? value.trim() : undefined;
+  if (key === 'max-size') {
+    if (text === '-1') return { text, n: 0 };
+    let n = NaN;
+    if (text !== undefined && /^[0-9]+(\.[0-9]+)?\s*[kmg]?i?b?$/i.test(text)) n = parseSize(text);
+    if (!(n >= 1)) throw new CtrError(`invalid ${where}: max-size must be a size with an optional unit k, m or g (e.g. 10m), or -1 for no limit`);
+    return { text: text!, n };
   }
-  return out;
+  if (text === undefined || !/^[1-9][0-9]{0,3}$/.test(text) || Number(text) > 1000)
+    throw new CtrError(`invalid ${where}: max-file must be a number of files from 1 to 1000`);
+  return { text, n: Number(text) };
+}
+
+/**
+ * Parses `--log-opt KEY=VALUE[,KEY=VALUE]` (json-file options: max-size, max-file) over the
+ * defaults (the configuration file's "log-opts", then LOG_DEFAULTS).
+ */
+export function parseLogOpts(opts: string[], defaults: LogOptSource[] = []): LogOptions {
+  const given: LogOptSource[] = [];
+  for (const o of opts)
+    for (const part of splitLogOpt(o)) {
+      const eq = part.indexOf('=');
+      if (eq <= 0) throw new CtrError(`invalid --log-opt "${part}": use KEY=VALUE (e.g. max-size=10m)`);
+      const key = part.slice(0, eq);
+      if (key !== 'max-size' && key !== 'max-file' && !LOG_INFO_KEYS.includes(key))
+        throw new CtrError(`invalid --log-opt "${part}": unknown option "${key}" (known: max-size, max-file)`);
+      given.push({ key, value: part.slice(eq + 1), where: `--log-opt "${part}"` });
+    }
+  for (const d of defaults)
+    if (d.key !== 'max-size' && d.key !== 'max-file')
+      throw new CtrError(`invalid ${d.where}: unknown option "${d.key}" (known: max-size, max-file)`);
+  const pick = (key: 'max-size' | 'max-file') => {
+    const g = given.filter((x) => x.key === key).pop() ?? defaults.filter((x) => x.key === key).pop();
+    // a bad default is reported even when --log-opt overrides it: the file needs fixing
+    for (const d of defaults) if (d.key === key) logOptValue(key, d.value, d.where);
+    return g ? logOptValue(key, g.value, g.where) : logOptValue(key, LOG_DEFAULTS[key], 'built-in default');
+  };
+  const size = pick('max-size');
+  const files = pick('max-file');
+  const raw: Record<string, string> = { 'max-size': size.text, 'max-file': files.text };
+  for (const g of given) if (LOG_INFO_KEYS.includes(g.key)) raw[g.key] = String(g.value);
+  return { maxSize: size.n, maxFiles: files.n, raw };
 }
 
 /** Merges environment lists: later entries override earlier keys; `KEY` alone takes the host's value. */

@@ -65,6 +65,7 @@ function startLock(rec: ContainerRecord): () => void {
     return acquireLockSync(path.join(containerDir(rec.id), 'start.lock'), 120000, { mkdir: false });
   } catch (e) {
     if (!fs.existsSync(containerDir(rec.id))) throw new CtrError(`no such container: ${rec.name}`);
+    if (e instanceof CtrError) throw e; // e.g. no room for the lock file: trying again will not help
     throw new CtrError(`cannot start container ${rec.name}: ${(e as Error).message}; try again`);
   }
 }

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ImageRecord, RootfsSpec } from '../image/types';
+import { writeFileChecked } from '../state/fsatomic';
 import type { BindMount, LogOptions } from './options';
 import type { IdMapping } from './userns';
 import { seccompSpecValue, type SecuritySettings } from './security';
@@ -61,12 +62,12 @@ export function writeNetworkFiles(dir: string, s: ContainerSettings): void {
     s.network === 'host'
       ? readOr('/etc/hosts', '127.0.0.1\tlocalhost\n')
       : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${s.network === 'slirp4netns' ? '10.0.2.100' : '127.0.1.1'}\t${s.hostname} ${s.name}\n`;
-  fs.writeFileSync(path.join(dir, 'hosts'), hosts);
-  fs.writeFileSync(path.join(dir, 'hostname'), `${s.hostname}\n`);
+  writeFileChecked(path.join(dir, 'hosts'), hosts);
+  writeFileChecked(path.join(dir, 'hostname'), `${s.hostname}\n`);
   let resolv = readOr('/etc/resolv.conf', '');
   if (s.network === 'slirp4netns') resolv = 'nameserver 10.0.2.3\n' + resolv.split('\n').filter((l) => /^(search|options)\b/.test(l)).join('\n') + '\n';
   else if (s.network !== 'host') resolv = resolv.split('\n').filter((l) => !/^nameserver\s+127\./.test(l)).join('\n');
-  fs.writeFileSync(path.join(dir, 'resolv.conf'), resolv);
+  writeFileChecked(path.join(dir, 'resolv.conf'), resolv);
 }
 
 function readOr(file: string, fallback: string): string {
@@ -104,6 +105,7 @@ export function ociSpec(s: ContainerSettings, rootfs: RootfsSpec, p: BundlePaths
     'ctr.monitor.exit': path.join(p.dir, 'exit.json'),
     'ctr.monitor.log': path.join(p.dir, 'ctr.log'),
     'ctr.monitor.log-max-size': String(s.log.maxSize),
+    'ctr.monitor.log-max-files': String(s.log.maxFiles),
     'ctr.monitor.remove': JSON.stringify(remove),
     'ctr.stop-signal': String(s.stopSignal),
     'ctr.container.id': s.id,

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from '../util/random';
 import { runrootDir, storeDir } from '../state/dirs';
-import { readJson, writeJsonAtomic } from '../state/fsatomic';
+import { readJson, writeFileChecked, writeJsonAtomic } from '../state/fsatomic';
 import { CtrError, errnoCode } from '../util/errors';
 import type { ContainerRecord } from './types';
 import { invalidName, randomName } from './names';
@@ -318,7 +318,7 @@ export function createRecord(
   fs.mkdirSync(tmp, { mode: 0o700 });
   let chosen: string | undefined;
   try {
-    fs.writeFileSync(path.join(tmp, CREATOR), `${process.pid} ${startTime(process.pid) ?? ''}\n`);
+    writeFileChecked(path.join(tmp, CREATOR), `${process.pid} ${startTime(process.pid) ?? ''}\n`);
     chosen = name;
     if (chosen === undefined) {
       for (let i = 0; i < 50 && chosen === undefined; i++) {

@@ -17,6 +17,7 @@ import { containerDir } from '../container/store';
 import { pausedMarker, pauseOwner, runtimeState } from '../container/state';
 import type { ContainerRecord } from '../container/types';
 import { CtrError } from '../util/errors';
+import { writeFileChecked } from '../state/fsatomic';
 import { forwardNotes, helperError, helperExit, runHelperSync, spawnHelper } from '../util/helper';
 import { MT } from './archive';
 import { applyChanges } from './change';
@@ -92,7 +93,7 @@ export function commitConfig(rec: ContainerRecord, base: ImageRuntimeConfig, cha
 async function whilePaused<T>(rec: ContainerRecord, pause: boolean, fn: () => Promise<T>): Promise<T> {
   const st = runtimeState(rec);
   if (!pause || st.status !== 'running' || !st.pid) return fn();
-  fs.writeFileSync(pausedMarker(rec.id), pauseOwner('commit'));
+  writeFileChecked(pausedMarker(rec.id), pauseOwner('commit'));
   try {
     runHelperSync(['signal-all', String(st.pid), '19']);
   } catch (e) {

@@ -39,12 +39,21 @@ export async function peek(source: AsyncIterable<Buffer>, n: number): Promise<{ 
   }
   const head = Buffer.concat(got);
   const stream = (async function* () {
-    if (head.length) yield head;
-    if (ended) return;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return;
-      yield Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
+    let done = ended;
+    try {
+      if (head.length) yield head;
+      if (ended) return;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) {
+          done = true;
+          return;
+        }
+        yield Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
+      }
+    } finally {
+      // a reader that stops early closes the source too (a helper writing it is stopped)
+      if (!done) await it.return?.(undefined).catch(() => undefined);
     }
   })();
   return { head: head.subarray(0, Math.min(n, head.length)), stream };

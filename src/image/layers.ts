@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { context } from '../state/context';
 import { readJson, writeJsonAtomic } from '../state/fsatomic';
-import { CtrError, errnoCode } from '../util/errors';
+import { CtrError, errnoCode, writeFailure } from '../util/errors';
 import { forwardNotes, helperError, helperExit, spawnHelper } from '../util/helper';
 import { sha256Digest } from './digest';
 import { decompressed, DecompressError, peek, detectCompression, type Compression } from './compression';
@@ -168,7 +168,12 @@ export async function unpackLayerStream(source: AsyncIterable<Buffer>, what: str
       summary = await feedUntar(u, tap(stream, hash, counter));
     } catch (e) {
       if (e instanceof DecompressError || e instanceof TarFormatError) throw new CtrError(`${what}: ${e.message}`);
-      if (e instanceof CtrError) throw new CtrError(`${what}: ${e.message.replace(/^untar: /, '')}`);
+      if (e instanceof CtrError) {
+        // the disk filled up under the helper: name the file it was writing, as other writes do
+        const full = /^untar: (.+): [^:]+: (No space left on device|Disk quota exceeded)$/.exec(e.message);
+        if (full) throw new CtrError(`${what}: ${full[2]!.toLowerCase()} while writing ${path.join(u.tmp, 'diff', full[1]!)}`);
+        throw new CtrError(`${what}: ${e.message.replace(/^untar: /, '')}`);
+      }
       throw new CtrError(`${what}: ${oneLine(e)}`);
     }
     const diffId = `sha256:${hash.digest('hex')}`;
@@ -303,7 +308,12 @@ export function writeBlob(digest: string, data: Buffer): void {
   if (fs.existsSync(dest)) return;
   fs.mkdirSync(blobsDir(), { recursive: true, mode: 0o700 });
   const tmp = path.join(blobsDir(), tempName('.tmp'));
-  fs.writeFileSync(tmp, data, { mode: 0o644 });
+  try {
+    fs.writeFileSync(tmp, data, { mode: 0o644 });
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw writeFailure(e, tmp);
+  }
   fs.renameSync(tmp, dest);
 }
 

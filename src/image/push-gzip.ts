@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { CtrError } from '../util/errors';
+import { CtrError, writeFailure } from '../util/errors';
 import { helperError, helperExit, spawnHelper } from '../util/helper';
 import { commitBlobFile } from './layers';
 import { blobsDir, ensureStoreDirs, tempName, type BlobDescriptor } from './store';
@@ -81,9 +81,22 @@ export class BlobCompressor {
     const z = await this.inflight.shift()!;
     this.outHash.update(z);
     this.outSize += z.length;
-    this.fh ??= await fs.promises.open(this.tmp, 'w', 0o644);
-    if (this.onPiece) await Promise.all([this.fh.write(z), this.onPiece(z)]);
-    else await this.fh.write(z);
+    try {
+      this.fh ??= await fs.promises.open(this.tmp, 'w', 0o644);
+    } catch (e) {
+      throw writeFailure(e, this.tmp);
+    }
+    if (this.onPiece) await Promise.all([this.writeOut(z), this.onPiece(z)]);
+    else await this.writeOut(z);
+  }
+
+  /** All of z (a full disk shows first as a short write), errors naming the file. */
+  private async writeOut(z: Buffer): Promise<void> {
+    try {
+      for (let off = 0; off < z.length; ) off += (await this.fh!.write(z, off, z.length - off)).bytesWritten;
+    } catch (e) {
+      throw writeFailure(e, this.tmp);
+    }
   }
 
   private async piece(p: Buffer): Promise<void> {

@@ -20,7 +20,7 @@ import { context } from '../state/context';
 import { storeDir } from '../state/dirs';
 import { readJson, writeJsonAtomic } from '../state/fsatomic';
 import { processStartTime, withLockSync } from '../state/lock';
-import { CtrError, errnoCode } from '../util/errors';
+import { CtrError, errnoCode, writeFailure } from '../util/errors';
 import { runHelperSync } from '../util/helper';
 import { chainIds, hexOf, isSha256Digest } from './digest';
 import { formatReference, hasExplicitDomain, parseReference, withDefaultTag, repositoryOf } from './reference';
@@ -647,7 +647,12 @@ export class Lease {
     this.content.layers.push(...layers);
     this.content.blobs.push(...blobs);
     // made by the first add, then appended to (a reader ignores a line not yet complete)
-    fs.writeFileSync(this.file, JSON.stringify({ layers, blobs }) + '\n', { flag: this.made ? 'a' : 'wx', mode: 0o644 });
+    try {
+      fs.writeFileSync(this.file, JSON.stringify({ layers, blobs }) + '\n', { flag: this.made ? 'a' : 'wx', mode: 0o644 });
+    } catch (e) {
+      if (!this.made) fs.rmSync(this.file, { force: true }); // made, then no room for its line
+      throw writeFailure(e, this.file);
+    }
     this.made = true;
   }
   release(): void {

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeFailure } from '../util/errors';
 import { randomBytes } from '../util/random';
 
 /**
@@ -10,15 +11,38 @@ import { randomBytes } from '../util/random';
  */
 export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644, durable = true): void {
   const tmp = path.join(path.dirname(file), `.tmp-${path.basename(file)}-${randomBytes(4).toString('hex')}`);
-  const fd = fs.openSync(tmp, 'w', mode);
+  let fd: number;
   try {
-    if (typeof data === "string") fs.writeSync(fd, data);
-    else fs.writeSync(fd, data);
-    if (durable) fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    fd = fs.openSync(tmp, 'w', mode);
+  } catch (e) {
+    throw writeFailure(e, file);
   }
-  fs.renameSync(tmp, file);
+  try {
+    // a full disk shows as a short write first: never publish a cut file
+    writeAllSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    if (durable) fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = -1;
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    if (fd >= 0) fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw writeFailure(e, file);
+  }
+}
+
+/** Writes all of buf at the fd's position (a short write is continued; its error thrown). */
+export function writeAllSync(fd: number, buf: Buffer): void {
+  for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
+}
+
+/** fs.writeFileSync whose errors name the file when the disk is full (see writeFailure). */
+export function writeFileChecked(file: string, data: string | Buffer, opts?: fs.WriteFileOptions): void {
+  try {
+    fs.writeFileSync(file, data, opts);
+  } catch (e) {
+    throw writeFailure(e, file);
+  }
 }
 
 export function writeJsonAtomic(file: string, value: unknown, mode = 0o644, durable = true): void {

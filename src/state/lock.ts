@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeFailure } from '../util/errors';
 
 /** Start time of a process (field 22 of /proc/PID/stat), or undefined when it is gone. */
 export function processStartTime(pid: number): string | undefined {
@@ -53,7 +54,14 @@ export function acquireLockSync(lockFile: string, timeoutMs = 30000, o: { mkdir?
   for (;;) {
     try {
       const fd = fs.openSync(lockFile, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
-      fs.writeSync(fd, me);
+      try {
+        fs.writeSync(fd, me);
+      } catch (e) {
+        // no room for our PID: the lock is not ours, and an empty file would hold up others
+        fs.closeSync(fd);
+        fs.rmSync(lockFile, { force: true });
+        throw writeFailure(e, lockFile);
+      }
       fs.closeSync(fd);
       break;
     } catch (e) {

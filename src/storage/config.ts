@@ -1,14 +1,17 @@
 /**
  * ctr's configuration file: JSON, read from $XDG_CONFIG_HOME/ctr/ctr.conf (rootless) and
  * /etc/ctr/ctr.conf. Keys of the user's file override the system file's, one section deep:
- *   {"storage": {"driver": "vfs"}}
+ *   {"storage": {"driver": "vfs"}, "log-opts": {"max-size": "10m", "max-file": 5}}
  */
 import * as path from 'node:path';
 import { context } from '../state/context';
+import { CtrError } from '../util/errors';
 import { readJsonObjectFile } from '../util/jsonfile';
 
 export interface CtrConfig {
   storage?: { driver?: string };
+  /** defaults of `--log-opt`: {"max-size": "10m", "max-file": 5} */
+  'log-opts'?: Record<string, unknown>;
   [section: string]: unknown;
 }
 
@@ -48,3 +51,16 @@ export function loadConfig(): { config: CtrConfig; sources: Record<string, strin
   return cached;
 }
 
+/** The "log-opts" section: defaults for `--log-opt` (checked by parseLogOpts), each with its file. */
+export function configLogOpts(): { key: string; value: unknown; where: string }[] {
+  const { config, sources } = loadConfig();
+  const section = config['log-opts'];
+  if (section === undefined) return [];
+  if (!section || typeof section !== 'object' || Array.isArray(section))
+    throw new CtrError(`invalid "log-opts" in ${sources['log-opts'] ?? 'the configuration file'}: expected an object such as {"max-size": "10m", "max-file": 5}`);
+  return Object.entries(section).map(([key, value]) => ({
+    key,
+    value,
+    where: `${key} ${JSON.stringify(value)} in "log-opts" of ${sources[`log-opts.${key}`] ?? 'the configuration file'}`,
+  }));
+}

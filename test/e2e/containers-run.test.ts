@@ -249,7 +249,7 @@ describe('run: process options', () => {
     expect(all.length).toBeGreaterThan(10);
     const logPath = await fmt(ctr, id, '{{.LogPath}}');
     expect(fs.statSync(logPath).size).toBeLessThanOrEqual(2048);
-    expect(await fmt(ctr, id, '{{json .HostConfig.LogConfig.Config}}')).toBe('{"max-size":"2k"}');
+    expect(await fmt(ctr, id, '{{json .HostConfig.LogConfig.Config}}')).toBe('{"max-size":"2k","max-file":"5"}');
     ok(await ctr.run(['rm', id]), 'rm');
   });
 });

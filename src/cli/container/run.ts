@@ -7,6 +7,7 @@ import { ensureImage } from '../../image/pull';
 import { removeContainers } from '../../container/rm';
 import { containerDir } from '../../container/store';
 import { isActive, runtimeState } from '../../container/state';
+import { isNoSpace } from '../../util/errors';
 
 export class RunCommand extends CreateOptionsCommand {
   static override paths = [['run'], ['container', 'run']];
@@ -24,7 +25,9 @@ export class RunCommand extends CreateOptionsCommand {
       try {
         startDetached(rec);
       } catch (e) {
-        if (this.rm) removeContainers([rec]);
+        // A start that found no room leaves nothing: the container would keep its name and its
+        // files on a full disk, and starting it once there is room is no better than a new run.
+        if (this.rm || isNoSpace(e)) removeContainers([rec]);
         throw e;
       }
       this.context.stdout.write(rec.id + '\n');
@@ -39,13 +42,16 @@ export class RunCommand extends CreateOptionsCommand {
         sigProxy: this.sigProxy && !this.tty,
       });
     } catch (e) {
-      // not started at all (the start lock, the runtime dir): --rm leaves nothing
-      if (this.rm && fs.existsSync(containerDir(rec.id)) && !isActive(runtimeState(rec))) removeContainers([rec]);
+      // not started at all (the start lock, the runtime dir, no room): --rm leaves nothing
+      if ((this.rm || isNoSpace(e)) && fs.existsSync(containerDir(rec.id)) && !isActive(runtimeState(rec))) removeContainers([rec]);
       throw e;
     }
-    // The monitor removes --rm containers itself; this covers a helper that failed before it ran.
-    if (this.rm && fs.existsSync(containerDir(rec.id)) && !isActive(runtimeState(rec)))
-      removeContainers([rec]);
+    // The monitor removes --rm containers itself; this covers a helper that failed before it ran
+    // (and, as above, a start that found no room).
+    if (fs.existsSync(containerDir(rec.id))) {
+      const st = runtimeState(rec);
+      if ((this.rm || (code === 125 && isNoSpace(st.error))) && !isActive(st)) removeContainers([rec]);
+    }
     return code;
   }
 }
