@@ -56,6 +56,19 @@ as_user() {
     CTR_HELPER="$BIN/ctr-helper" "$@")
 }
 
+# For a bench script with a store of its own (pull.sh, logs.sh): root only, setup.sh when the
+# bench user is missing (or CTR_BENCH_SETUP=1), the user's variables, and
+# CTR_ROOT/CTR_RUNROOT named after $2.
+bench_script_start() {  # $1 script name, $2 store name
+  [ "$(id -u)" = 0 ] || die "$1 must run as root (it runs the benchmarks as the bench user with runuser)"
+  if ! id "$BENCH_USER" >/dev/null 2>&1 || [ "${CTR_BENCH_SETUP:-0}" = 1 ]; then
+    bash "$BENCH_DIR/setup.sh" || die "setup.sh failed"
+  fi
+  bench_user_vars
+  CTR_ROOT=$BHOME/.local/share/$2
+  CTR_RUNROOT=$RUNDIR/$2
+}
+
 # ctr with the benchmark store, as the bench user.
 ctr_u() { as_user "$BIN/ctr" --root "$CTR_ROOT" --runroot "$CTR_RUNROOT" "$@"; }
 podman_u() { as_user podman "$@"; }

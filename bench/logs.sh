@@ -26,14 +26,9 @@ CACHE=${CTR_BENCH_LOGS_CACHE:-/var/tmp/ctr-bench-logs}
 export CTR_BENCH_WORK=${CTR_BENCH_WORK:-$CACHE/work}
 # shellcheck source=bench/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+enter_cgroup_view "$@"
 
-[ "$(id -u)" = 0 ] || die "logs.sh must run as root (it runs the benchmarks as the bench user with runuser)"
-if ! id "$BENCH_USER" >/dev/null 2>&1 || [ "${CTR_BENCH_SETUP:-0}" = 1 ]; then
-  bash "$BENCH_DIR/setup.sh" || die "setup.sh failed"
-fi
-bench_user_vars
-CTR_ROOT=$BHOME/.local/share/ctr-bench-logs
-CTR_RUNROOT=$RUNDIR/ctr-bench-logs
+bench_script_start logs.sh ctr-bench-logs
 for t in hyperfine jq /usr/bin/time python3; do
   command -v "$t" >/dev/null || die "$t is missing: apt-get install -y hyperfine jq time python3"
 done

@@ -30,13 +30,7 @@ export CTR_BENCH_WORK=${CTR_BENCH_WORK:-$CACHE/work}
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 enter_cgroup_view "$@"
 
-[ "$(id -u)" = 0 ] || die "pull.sh must run as root (it runs the benchmarks as the bench user with runuser)"
-if ! id "$BENCH_USER" >/dev/null 2>&1 || [ "${CTR_BENCH_SETUP:-0}" = 1 ]; then
-  bash "$BENCH_DIR/setup.sh" || die "setup.sh failed"
-fi
-bench_user_vars
-CTR_ROOT=$BHOME/.local/share/ctr-bench-pull
-CTR_RUNROOT=$RUNDIR/ctr-bench-pull
+bench_script_start pull.sh ctr-bench-pull
 for t in hyperfine jq skopeo debootstrap docker-registry /usr/bin/time; do
   command -v "$t" >/dev/null || die "$t is missing: apt-get install -y hyperfine jq skopeo debootstrap docker-registry time"
 done

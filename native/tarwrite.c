@@ -336,28 +336,43 @@ static void emit_marker(const char *name, const struct stat *st) {
   emit(name, '0', &ws, 0, NULL, NULL, 0);
 }
 
-static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+int tw_cmpname(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-void tw_children(int dfd, char *rel, size_t rlen, int depth) {
-  if (depth > 4096) die(O.fail, "%s: %s: directories nested too deep", O.who, show(rel));
+char **tw_sorted_names(int dfd, size_t *n) {
+  *n = 0;
   int rfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR *d = rfd >= 0 ? fdopendir(rfd) : NULL;
-  if (!d) die_errno(O.fail, "%s: cannot read the directory %s", O.who, *rel ? show(rel) : ".");
-  char **names = NULL;
+  if (!d) {
+    int e = errno;
+    if (rfd >= 0) close(rfd);
+    errno = e;
+    return NULL;
+  }
+  char **v = NULL;
   size_t cnt = 0, cap = 0;
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
-    const char *n = de->d_name;
-    if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
+    const char *s = de->d_name;
+    if (s[0] == '.' && (s[1] == 0 || (s[1] == '.' && s[2] == 0))) continue;
     if (cnt == cap) {
       cap = cap ? cap * 2 : 64;
-      names = realloc(names, cap * sizeof *names);
-      if (!names) oom();
+      v = realloc(v, cap * sizeof *v);
+      if (!v) oom();
     }
-    if (!(names[cnt++] = strdup(n))) oom();
+    if (!(v[cnt++] = strdup(s))) oom();
   }
   closedir(d);
-  if (cnt) qsort(names, cnt, sizeof *names, cmpstr);
+  if (cnt) qsort(v, cnt, sizeof *v, tw_cmpname);
+  *n = cnt;
+  if (!v && !(v = malloc(sizeof *v))) oom(); /* non-NULL: NULL means the directory could not be read */
+  return v;
+}
+
+void tw_children(int dfd, char *rel, size_t rlen, int depth) {
+  if (depth > 4096) die(O.fail, "%s: %s: directories nested too deep", O.who, show(rel));
+  size_t cnt;
+  char **names = tw_sorted_names(dfd, &cnt);
+  if (!names) die_errno(O.fail, "%s: cannot read the directory %s", O.who, *rel ? show(rel) : ".");
   for (size_t i = 0; i < cnt; i++) {
     size_t nl = strlen(names[i]);
     if (rlen + nl + 16 >= PATH_MAX * 4) die(O.fail, "%s: %s%s: name too long", O.who, show(rel), show(names[i]));

@@ -40,6 +40,10 @@ void tw_start(const struct tw_opts *o);
 void tw_member(int dfd, const char *name, char *rel, size_t rlen, int depth);
 /* the members below the open directory DFD, named rel[0..rlen) + each name, sorted */
 void tw_children(int dfd, char *rel, size_t rlen, int depth);
+/* The names in directory DFD but . and .., sorted (tw_cmpname), *n of them, each malloc'd;
+   NULL with errno set when it cannot be read */
+char **tw_sorted_names(int dfd, size_t *n);
+int tw_cmpname(const void *a, const void *b);
 /* the directory NAME in DFD alone as the member rel[0..rlen) + "/" (rel gets the '/'; restored) */
 void tw_dir_only(int dfd, const char *name, char *rel, size_t rlen);
 /* an empty marker member named REL (a ".wh." whiteout), with the times and owner of ST */

@@ -122,29 +122,10 @@ static void flush(const char *rel) {
   }
 }
 
-static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* the names in the directory DFD, sorted (*n of them); NULL-free list, each malloc'd */
+/* the names in the directory DFD, sorted (*n of them) */
 static char **names_of(int dfd, size_t *n) {
-  int rfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  DIR *d = rfd >= 0 ? fdopendir(rfd) : NULL;
-  if (!d) die_errno(125, "tar-dir: cannot read a directory");
-  char **v = NULL;
-  size_t cnt = 0, cap = 0;
-  struct dirent *de;
-  while ((de = readdir(d)) != NULL) {
-    const char *s = de->d_name;
-    if (s[0] == '.' && (s[1] == 0 || (s[1] == '.' && s[2] == 0))) continue;
-    if (cnt == cap) {
-      cap = cap ? cap * 2 : 32;
-      v = realloc(v, cap * sizeof *v);
-      if (!v) oom();
-    }
-    if (!(v[cnt++] = strdup(s))) oom();
-  }
-  closedir(d);
-  if (cnt) qsort(v, cnt, sizeof *v, cmpstr);
-  *n = cnt;
+  char **v = tw_sorted_names(dfd, n);
+  if (!v) die_errno(125, "tar-dir: cannot read a directory");
   return v;
 }
 
@@ -154,7 +135,7 @@ static void free_names(char **v, size_t n) {
 }
 
 static int has_name(char **v, size_t n, const char *s) {
-  return n && bsearch(&s, v, n, sizeof *v, cmpstr) != NULL;
+  return n && bsearch(&s, v, n, sizeof *v, tw_cmpname) != NULL;
 }
 
 static void walk(int rdfd, const struct lview *v, char *rel, size_t rlen, int depth) {
@@ -222,7 +203,7 @@ static void walk(int rdfd, const struct lview *v, char *rel, size_t rlen, int de
         if (!gone) oom();
       }
       if (!(gone[ngone++] = strdup(n))) oom();
-      qsort(gone, ngone, sizeof *gone, cmpstr);
+      qsort(gone, ngone, sizeof *gone, tw_cmpname);
     }
     free_names(lnames, ln);
   }
