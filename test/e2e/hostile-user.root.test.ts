@@ -67,7 +67,11 @@ describe.skipIf(!ready)(`a hostile local user (${EVIL}) against ${VICTIM}`, () =
   /** argv run in a mount namespace where /tmp is this test's own, as USER with exactly ENV. */
   function inNs(user: string, env: Record<string, string>, argv: string[], timeout = 120_000): Promise<RunResult> {
     const envArgs = Object.entries(env).map(([k, v]) => q(`${k}=${v}`)).join(' ');
-    const script = `mount --bind ${q(tmp)} /tmp && exec runuser -u ${q(user)} -- env -i ${envArgs} ${argv.map(q).join(' ')}`;
+    // The tree under test may itself live in /tmp (a clone there): its top directory is bound
+    // into the private /tmp at the same path, so the binaries stay reachable.
+    const keep = [...new Set([ctrBin, helperBin].filter((p) => p.startsWith('/tmp/')).map((p) => '/tmp/' + p.split('/')[2]))];
+    const binds = keep.map((d) => `mkdir -p ${q(tmp + d.slice(4))} && mount --bind ${q(d)} ${q(tmp + d.slice(4))} && `).join('');
+    const script = `${binds}mount --rbind ${q(tmp)} /tmp && exec runuser -u ${q(user)} -- env -i ${envArgs} ${argv.map(q).join(' ')}`;
     return run(['unshare', '-m', '--propagation', 'private', 'sh', '-c', script], { timeout });
   }
 

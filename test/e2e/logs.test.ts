@@ -61,22 +61,32 @@ describe('logs of a 1 GiB log (rotated files included)', () => {
     return { id, logPath, stdoutBytes };
   }
 
-  it('--tail, --since/--until and a whole read stay under 64 MiB; -t and the streams kept', async () => {
+  it('--tail, --since/--until and a whole read take at most 16 MiB more than on a one-line log; -t and the streams kept', async () => {
     // RSS counts the pages of the binary each start maps: those of a binary just written in one
     // go (a fresh build) are mapped in large folios, ~20 MB more than for the same binary read
     // from disk. Measure what users run: drop this file's pages from the cache first.
+    // That part, and the rest of what every start maps, is not the log's: on a busy machine it
+    // swings by 20 MB or more (79 MB seen in a CI run). So the bound is on what the 1 GiB log
+    // adds to the same command on a one-line log, measured just before: a reader that holds
+    // the log (1.1 GB before it streamed) fails by far; the absolute figures are printed.
     await run(['dd', `if=${ctrBin}`, 'iflag=nocache', 'count=0', 'status=none']);
+    const small = await runDetached(ctr, ['busybox', 'echo', 'one line']);
+    ok(await ctr.run(['wait', small]), 'wait');
+    const base = await measured(['logs', '--tail', '10', small]);
+    ok(base.r, 'logs --tail 10 of a one-line log');
+    expect(base.r.stdout).toBe('one line\n');
+    expect(base.rssKiB).toBeGreaterThan(0);
+    const bounded = (rssKiB: number, what: string) => expect(rssKiB - base.rssKiB, `${what}: ${rssKiB} KiB peak, ${base.rssKiB} KiB for a one-line log`).toBeLessThan(16 * 1024);
     const { id, logPath, stdoutBytes } = await makeBigLog();
     try {
-      const figures: string[] = [];
+      const figures: string[] = [`one-line log, --tail 10: ${base.rssKiB} KiB`];
       // --tail 10: the last ten lines, stdout and stderr apart
       const t = await measured(['logs', '--tail', '10', id]);
       ok(t.r, 'logs --tail 10');
       const last10 = tail.slice(-10);
       expect(t.r.stdout).toBe(last10.filter((l) => l.stream === 'stdout').map((l) => l.text).join(''));
       expect(t.r.stderr).toBe(last10.filter((l) => l.stream === 'stderr').map((l) => l.text).join(''));
-      expect(t.rssKiB).toBeGreaterThan(0);
-      expect(t.rssKiB).toBeLessThan(64 * 1024);
+      bounded(t.rssKiB, '--tail 10');
       figures.push(`--tail 10: ${t.ms} ms, ${t.rssKiB} KiB`);
       // -t: the stamps from the file
       const ts = ok(await ctr.run(['logs', '-t', '--tail', '2', id]), 'logs -t --tail 2');
@@ -91,7 +101,7 @@ describe('logs of a 1 GiB log (rotated files included)', () => {
         expect(got).toHaveLength(perBlock);
         expect(new Set(got).size).toBe(1);
         expect(got[0]).toBe(`${stamp(T0 + k * 1000)} ${filler}`);
-        expect(s.rssKiB).toBeLessThan(64 * 1024);
+        bounded(s.rssKiB, `--since/--until block ${k}`);
         figures.push(`--since/--until block ${k}: ${s.ms} ms, ${s.rssKiB} KiB`);
       }
       // --since seeks: only the last block and the tail lines
@@ -106,17 +116,17 @@ describe('logs of a 1 GiB log (rotated files included)', () => {
       const all = await measured(['logs', id], ' | wc -c');
       ok(all.r, 'logs | wc -c');
       expect(Number(all.r.stdout.trim())).toBe(stdoutBytes);
-      expect(all.rssKiB).toBeLessThan(64 * 1024);
+      bounded(all.rssKiB, 'the whole log');
       figures.push(`whole log (${stdoutBytes} bytes of output): ${all.ms} ms, ${all.rssKiB} KiB`);
       // -f on an exited container: the whole log, then it ends
       const f = await measured(['logs', '-f', '--tail', '3', id]);
       ok(f.r, 'logs -f --tail 3');
       expect(f.r.stdout + f.r.stderr).toMatch(/last-9\n.*last-11\n/s);
-      expect(f.rssKiB).toBeLessThan(64 * 1024);
+      bounded(f.rssKiB, '-f --tail 3');
       console.log(`logs on a 1 GiB log: ${figures.join('; ')}`);
     } finally {
       for (const f of [logPath, `${logPath}.1`, `${logPath}.2`]) fs.rmSync(f, { force: true });
-      ok(await ctr.run(['rm', '-f', id]), 'rm');
+      ok(await ctr.run(['rm', '-f', id, small]), 'rm');
     }
   }, 600_000);
 });
