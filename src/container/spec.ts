@@ -29,6 +29,8 @@ export interface ContainerSettings {
   readOnly: boolean;
   init: boolean;
   network: NetworkMode;
+  /** addresses on user-defined networks */
+  endpoints?: Record<string, { ip: string }>;
   binds: BindMount[];
   log: LogOptions;
   autoRemove: boolean;
@@ -60,7 +62,7 @@ export function writeNetworkFiles(dir: string, s: ContainerSettings): void {
   const hosts =
     s.network === 'host'
       ? readOr('/etc/hosts', '127.0.0.1\tlocalhost\n')
-      : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${s.network === 'slirp4netns' ? '10.0.2.100' : '127.0.1.1'}\t${s.hostname} ${s.name}\n`;
+      : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${s.network === 'slirp4netns' ? '10.0.2.100' : (Object.values(s.endpoints ?? {})[0]?.ip ?? '127.0.1.1')}\t${s.hostname} ${s.name}\n`;
   fs.writeFileSync(path.join(dir, 'hosts'), hosts);
   fs.writeFileSync(path.join(dir, 'hostname'), `${s.hostname}\n`);
   let resolv = readOr('/etc/resolv.conf', '');
