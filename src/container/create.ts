@@ -74,8 +74,7 @@ function networkMode(v: string | undefined): { mode: NetworkMode; userNets: stri
     if (!net) throw new CtrError(`no such network: ${n} (see ctr network ls; create it with ctr network create ${n})`);
     if (!userNets.includes(net.Name)) userNets.push(net.Name);
   }
-  // the link into the network's bridge is made by the data path; until then the container has loopback only
-  return { mode: 'none', userNets };
+  return { mode: 'bridge', userNets };
 }
 
 /** Docker's rules for the command: --entrypoint replaces the image's and drops its Cmd. */

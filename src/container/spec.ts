@@ -11,7 +11,8 @@ export const MASKED_PATHS = [
 ];
 export const READONLY_PATHS = ['/proc/asound', '/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
-export type NetworkMode = 'none' | 'host' | 'slirp4netns';
+/** bridge: links into user-defined networks (endpoints), made by the monitor (native/netns.c) */
+export type NetworkMode = 'none' | 'host' | 'slirp4netns' | 'bridge';
 
 /** Everything `create` decided, from flags and the image. */
 export interface ContainerSettings {
@@ -30,7 +31,7 @@ export interface ContainerSettings {
   init: boolean;
   network: NetworkMode;
   /** addresses on user-defined networks */
-  endpoints?: Record<string, { ip: string }>;
+  endpoints?: Record<string, { networkId: string; ip: string; prefix: number; gateway: string; mac: string }>;
   binds: BindMount[];
   log: LogOptions;
   autoRemove: boolean;
@@ -69,6 +70,11 @@ export function writeNetworkFiles(dir: string, s: ContainerSettings): void {
   if (s.network === 'slirp4netns') resolv = 'nameserver 10.0.2.3\n' + resolv.split('\n').filter((l) => /^(search|options)\b/.test(l)).join('\n') + '\n';
   else if (s.network !== 'host') resolv = resolv.split('\n').filter((l) => !/^nameserver\s+127\./.test(l)).join('\n');
   fs.writeFileSync(path.join(dir, 'resolv.conf'), resolv);
+}
+
+/** The Linux bridge of a user network in the per-user network namespace (15 characters at most). */
+export function bridgeName(networkId: string): string {
+  return `ctr${networkId.slice(0, 12)}`;
 }
 
 function readOr(file: string, fallback: string): string {
@@ -112,6 +118,10 @@ export function ociSpec(s: ContainerSettings, rootfs: RootfsSpec, p: BundlePaths
     'ctr.container.name': s.name,
   };
   if (image) annotations['ctr.image.id'] = image.id;
+  if (s.endpoints)
+    annotations['ctr.network.endpoints'] = Object.values(s.endpoints)
+      .map((e) => `${bridgeName(e.networkId)} ${e.ip}/${e.prefix} ${e.gateway} ${e.mac} 0`)
+      .join(';');
   return {
     ociVersion: '1.0.2',
     process: {
