@@ -331,6 +331,11 @@ static pid_t holder_create(char *err, size_t errlen) {
     int lo = fd >= 0 ? link_index(fd, "lo") : -1;
     if (lo > 0) link_set(fd, lo, 1, 0, 0);
     if (fd >= 0) close(fd);
+    /* no routing between the bridges (a new namespace may inherit forwarding from the host's):
+       each network stays apart. /proc/sys/net is the opener's network namespace. */
+    int f = open("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC);
+    if (f < 0 || write(f, "0\n", 2) != 2) _exit(1);
+    close(f);
     holder_loop(pp[1]);
   }
   close(pp[1]);

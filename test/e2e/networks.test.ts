@@ -258,3 +258,64 @@ describe('addresses of containers on a network', () => {
     ok(await ctr.run(['network', 'rm', 'many-net']), 'network rm');
   }, 180_000);
 });
+
+/** The "PID STARTTIME" files of the runtime dir: the pause and the networks' namespace holder. */
+function pidOf(file: string): number {
+  return Number(fs.readFileSync(path.join(ctr.runroot, file), 'utf8').split(' ')[0]);
+}
+
+describe('the data path: containers on a network reach each other, networks are isolated', () => {
+  it('serves a page from one container to another by address, pings it, and keeps other networks out', async () => {
+    ok(await ctr.run(['network', 'create', '--subnet', '10.150.0.0/24', 'dp-a']), 'create dp-a');
+    ok(await ctr.run(['network', 'create', '--subnet', '10.151.0.0/24', 'dp-b']), 'create dp-b');
+    const web = ok(await ctr.run(['run', '-d', '--network', 'dp-a', '--ip', '10.150.0.10', '--mac-address', '02:00:0a:96:00:0a', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc']), 'web').stdout.trim();
+    // the container sees the address and MAC address it was given, and a default route to the gateway
+    const seen = ok(await ctr.run(['exec', web, 'sh', '-c', 'ip -o -4 addr show eth0; cat /sys/class/net/eth0/address; ip route']), 'exec ip').stdout;
+    expect(seen).toMatch(/inet 10\.150\.0\.10\/24/);
+    expect(seen).toContain('02:00:0a:96:00:0a');
+    expect(seen).toMatch(/default via 10\.150\.0\.1 dev eth0/);
+    const hostname = web.slice(0, 12);
+    const get = await ctr.run(['run', '--rm', '--network', 'dp-a', 'busybox', 'wget', '-qO-', 'http://10.150.0.10/hostname'], { timeout: 30_000 });
+    expect(ok(get, 'wget from the same network').stdout.trim()).toBe(hostname);
+    ok(await ctr.run(['run', '--rm', '--network', 'dp-a', 'busybox', 'ping', '-c', '1', '-W', '2', '10.150.0.10'], { timeout: 30_000 }), 'ping');
+    // from another network: neither the address nor the other bridge's gateway answers
+    const other = await ctr.run(['run', '--rm', '--network', 'dp-b', 'busybox', 'sh', '-c', 'timeout 3 wget -qO- http://10.150.0.10/hostname; echo rc=$?'], { timeout: 30_000 });
+    expect(ok(other, 'wget from another network').stdout).not.toContain(hostname);
+    expect(other.stdout).toMatch(/rc=[1-9]/);
+    // a container on both reaches it too
+    const both = await ctr.run(['run', '--rm', '--network', 'dp-b,dp-a', 'busybox', 'wget', '-qO-', 'http://10.150.0.10/hostname'], { timeout: 30_000 });
+    expect(ok(both, 'wget from a container on both networks').stdout.trim()).toBe(hostname);
+    ok(await ctr.run(['rm', '-f', web]), 'rm web');
+    ok(await ctr.run(['network', 'rm', 'dp-a', 'dp-b']), 'network rm');
+  }, 120_000);
+
+  it('keeps working when the pause process is killed', async () => {
+    ok(await ctr.run(['network', 'create', '--subnet', '10.152.0.0/24', 'dp-pause']), 'create');
+    const web = ok(await ctr.run(['run', '-d', '--network', 'dp-pause', '--ip', '10.152.0.10', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc']), 'web').stdout.trim();
+    const pause = pidOf('pause.pid');
+    const holder = pidOf('netns.pid');
+    expect(holder).not.toBe(pause);
+    process.kill(pause, 'SIGKILL');
+    const get = await ctr.run(['run', '--rm', '--network', 'dp-pause', 'busybox', 'wget', '-qO-', 'http://10.152.0.10/hostname'], { timeout: 30_000 });
+    expect(ok(get, 'wget after the pause was killed').stdout.trim()).toBe(web.slice(0, 12));
+    expect(pidOf('netns.pid')).toBe(holder);
+    ok(await ctr.run(['exec', web, 'true']), 'exec into the container started before');
+    ok(await ctr.run(['rm', '-f', web]), 'rm web');
+    ok(await ctr.run(['network', 'rm', 'dp-pause']), 'network rm');
+  }, 120_000);
+
+  it('20 containers started at once on one network all answer', async () => {
+    ok(await ctr.run(['network', 'create', '--subnet', '10.153.0.0/24', 'dp-many']), 'create');
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => ctr.run(['run', '-d', '--network', 'dp-many', 'busybox', 'sleep', '120'], { timeout: 120_000 })),
+    );
+    const ids = results.map((r) => ok(r, 'run -d').stdout.trim());
+    const addrs = (await Promise.all(ids.map((id) => inspect(ctr, id)))).map((i) => i.NetworkSettings.IPAddress);
+    expect(new Set(addrs).size).toBe(20);
+    const script = addrs.map((a) => `ping -c 1 -W 2 ${a} >/dev/null && echo up ${a}`).join('; ');
+    const r = await ctr.run(['run', '--rm', '--network', 'dp-many', 'busybox', 'sh', '-c', script], { timeout: 60_000 });
+    expect(lines(r.stdout).sort()).toEqual(addrs.map((a) => `up ${a}`).sort());
+    ok(await ctr.run(['rm', '-f', ...ids]), 'rm');
+    ok(await ctr.run(['network', 'rm', 'dp-many']), 'network rm');
+  }, 180_000);
+});
