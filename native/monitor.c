@@ -605,7 +605,7 @@ void monitor_main(struct spec *s, int sfd, int attach_fd, int want_stdin) {
   if (m == 1 && msg[0] == 'N') {
     if (mfd >= 0 && !strcmp(s->network, "bridge")) {
       /* links into the user's networks before the init may go on (it waits for our 'R' reply) */
-      if (netns_attach(mfd, s->net_endpoints, err, sizeof err) < 0) {
+      if (netns_attach(mfd, s->net_endpoints, 0, err, sizeof err) < 0) {
         close(mfd);
         kill(init_pid, SIGKILL);
         while (waitpid(init_pid, NULL, 0) < 0 && errno == EINTR) {}

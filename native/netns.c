@@ -36,6 +36,7 @@
 #define NLM_F_CREATE_ 0x400
 #define NLMSG_ERROR_ 2
 #define RTM_NEWLINK_ 16
+#define RTM_DELLINK_ 17
 #define RTM_GETLINK_ 18
 #define RTM_NEWADDR_ 20
 #define RTM_NEWROUTE_ 24
@@ -170,6 +171,15 @@ static int route_default(int fd, int index, uint32_t gw) {
   attr_u32(&m, RTA_OIF_, (uint32_t)index);
   int r = nl_talk(fd, &m, NULL);
   return r < 0 && errno == EEXIST ? 0 : r;
+}
+
+static int link_del(int fd, const char *name) {
+  struct ifinfo ifi = {0};
+  struct msg m;
+  msg_init(&m, RTM_DELLINK_, 0, &ifi, sizeof ifi);
+  attr_str(&m, IFLA_IFNAME_, name);
+  int r = nl_talk(fd, &m, NULL);
+  return r < 0 && errno == ENODEV ? 0 : r;
 }
 
 /* The bridge NAME with the gateway address, up; its index. */
@@ -412,7 +422,7 @@ static int parse_endpoints(const char *text, struct endpoint *eps, int max) {
 
 /* The links, made by a child: a socket of rtnetlink belongs to the namespace its maker was in,
    and we could not come back to the host's network namespace after entering another one. */
-static int attach_in_child(int users, int ctr_ns, struct endpoint *eps, int n, char *err, size_t errlen) {
+static int attach_in_child(int users, int ctr_ns, struct endpoint *eps, int n, int relink, char *err, size_t errlen) {
   int ufd = -1, cfd = -1;
   if (setns(users, CLONE_NEWNET) < 0 || (ufd = nl_open()) < 0 || setns(ctr_ns, CLONE_NEWNET) < 0 || (cfd = nl_open()) < 0) {
     snprintf(err, errlen, "entering the network namespaces: %s", strerror(errno));
@@ -431,6 +441,8 @@ static int attach_in_child(int users, int ctr_ns, struct endpoint *eps, int n, c
     snprintf(host, sizeof host, "veth%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4]);
     snprintf(peer, sizeof peer, "eth%d", i);
     step = "the veth pair";
+    /* relinking: the old link may outlive its namespace for a moment (torn down asynchronously) */
+    if (relink && link_del(cfd, peer) < 0) goto fail;
     if (veth_create(ufd, host, peer, ctr_ns, e->mac, e->mtu) < 0) goto fail;
     int h = link_index(ufd, host);
     step = "the bridge port";
@@ -448,7 +460,7 @@ static int attach_in_child(int users, int ctr_ns, struct endpoint *eps, int n, c
   return 0;
 }
 
-int netns_attach(int ctr_ns, const char *endpoints, char *err, size_t errlen) {
+int netns_attach(int ctr_ns, const char *endpoints, int relink, char *err, size_t errlen) {
   struct endpoint eps[8];
   int n = parse_endpoints(endpoints, eps, 8);
   if (n <= 0) { snprintf(err, errlen, "bad network endpoints \"%s\"", endpoints); return -1; }
@@ -461,7 +473,7 @@ int netns_attach(int ctr_ns, const char *endpoints, char *err, size_t errlen) {
   if (pid == 0) {
     close(pp[0]);
     char e[512] = "";
-    int rc = attach_in_child(users, ctr_ns, eps, n, e, sizeof e);
+    int rc = attach_in_child(users, ctr_ns, eps, n, relink, e, sizeof e);
     if (rc < 0 && write_all(pp[1], e, strlen(e)) < 0) {}
     _exit(rc < 0 ? 1 : 0);
   }
@@ -477,5 +489,21 @@ int netns_attach(int ctr_ns, const char *endpoints, char *err, size_t errlen) {
     snprintf(err, errlen, "%s", m > 0 ? msg : "attaching the container to its networks failed");
     return -1;
   }
+  return 0;
+}
+
+/* `net-attach PID ENDPOINTS`: links the running process PID's network namespace into the
+   networks again (after the namespace that held their bridges was lost and made anew). */
+int cmd_net_attach(int argc, char **argv) {
+  if (argc != 3) die(125, "usage: net-attach PID ENDPOINTS");
+  long pid = strtol(argv[1], NULL, 10);
+  if (pid <= 0) die(125, "net-attach: bad pid %s", argv[1]);
+  join_userns();
+  char ns[64], err[1024];
+  snprintf(ns, sizeof ns, "/proc/%ld/ns/net", pid);
+  int fd = open(ns, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die_errno(125, "opening %s", ns);
+  if (netns_attach(fd, argv[2], 1, err, sizeof err) < 0) die(125, "%s", err);
+  close(fd);
   return 0;
 }

@@ -207,7 +207,7 @@ struct init_ctx {
 void container_main(struct init_ctx *c) __attribute__((noreturn));
 
 /* netns.c: links the container's network namespace (ctr_ns) into the per-user networks' bridges */
-int netns_attach(int ctr_ns, const char *endpoints, char *err, size_t errlen);
+int netns_attach(int ctr_ns, const char *endpoints, int relink, char *err, size_t errlen);
 /* ctr.init=1: stay PID 1, run the process as a child, forward signals, reap, exit with its status. */
 void init_pid1(struct proc_spec *p, int errfd) __attribute__((noreturn));
 int init_image(void);  /* sealed memfd copy of our binary, or -1 */

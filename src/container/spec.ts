@@ -31,7 +31,7 @@ export interface ContainerSettings {
   init: boolean;
   network: NetworkMode;
   /** addresses on user-defined networks */
-  endpoints?: Record<string, { networkId: string; ip: string; prefix: number; gateway: string; mac: string }>;
+  endpoints?: EndpointLinks;
   binds: BindMount[];
   log: LogOptions;
   autoRemove: boolean;
@@ -70,6 +70,13 @@ export function writeNetworkFiles(dir: string, s: ContainerSettings): void {
   if (s.network === 'slirp4netns') resolv = 'nameserver 10.0.2.3\n' + resolv.split('\n').filter((l) => /^(search|options)\b/.test(l)).join('\n') + '\n';
   else if (s.network !== 'host') resolv = resolv.split('\n').filter((l) => !/^nameserver\s+127\./.test(l)).join('\n');
   fs.writeFileSync(path.join(dir, 'resolv.conf'), resolv);
+}
+
+type EndpointLinks = Record<string, { networkId: string; ip: string; prefix: number; gateway: string; mac: string }>;
+
+/** The links the helper makes (native/netns.c): "BRIDGE IP/PREFIX GATEWAY MAC MTU;..." */
+export function endpointsText(eps: EndpointLinks): string {
+  return Object.values(eps).map((e) => `${bridgeName(e.networkId)} ${e.ip}/${e.prefix} ${e.gateway} ${e.mac} 0`).join(';');
 }
 
 /** The Linux bridge of a user network in the per-user network namespace (15 characters at most). */
@@ -118,10 +125,7 @@ export function ociSpec(s: ContainerSettings, rootfs: RootfsSpec, p: BundlePaths
     'ctr.container.name': s.name,
   };
   if (image) annotations['ctr.image.id'] = image.id;
-  if (s.endpoints)
-    annotations['ctr.network.endpoints'] = Object.values(s.endpoints)
-      .map((e) => `${bridgeName(e.networkId)} ${e.ip}/${e.prefix} ${e.gateway} ${e.mac} 0`)
-      .join(';');
+  if (s.endpoints) annotations['ctr.network.endpoints'] = endpointsText(s.endpoints);
   return {
     ociVersion: '1.0.2',
     process: {

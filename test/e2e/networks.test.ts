@@ -289,16 +289,27 @@ describe('the data path: containers on a network reach each other, networks are 
     ok(await ctr.run(['network', 'rm', 'dp-a', 'dp-b']), 'network rm');
   }, 120_000);
 
-  it('keeps working when the pause process is killed', async () => {
+  it('keeps working when the namespace holder, then the pause process, are killed', async () => {
     ok(await ctr.run(['network', 'create', '--subnet', '10.152.0.0/24', 'dp-pause']), 'create');
     const web = ok(await ctr.run(['run', '-d', '--network', 'dp-pause', '--ip', '10.152.0.10', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc']), 'web').stdout.trim();
-    const pause = pidOf('pause.pid');
+    const wget = async (what: string) => {
+      const r = await ctr.run(['run', '--rm', '--network', 'dp-pause', 'busybox', 'wget', '-qO-', 'http://10.152.0.10/hostname'], { timeout: 30_000 });
+      expect(ok(r, what).stdout.trim()).toBe(web.slice(0, 12));
+      expect(r.stderr).toBe('');
+    };
     const holder = pidOf('netns.pid');
-    expect(holder).not.toBe(pause);
-    process.kill(pause, 'SIGKILL');
-    const get = await ctr.run(['run', '--rm', '--network', 'dp-pause', 'busybox', 'wget', '-qO-', 'http://10.152.0.10/hostname'], { timeout: 30_000 });
-    expect(ok(get, 'wget after the pause was killed').stdout.trim()).toBe(web.slice(0, 12));
-    expect(pidOf('netns.pid')).toBe(holder);
+    expect(holder).not.toBe(pidOf('pause.pid'));
+    // the holder of the networks' namespace killed: the next container on a network makes a new
+    // one and links the running containers into it again
+    process.kill(holder, 'SIGKILL');
+    await wget('wget after the holder was killed');
+    const holder2 = pidOf('netns.pid');
+    expect(holder2).not.toBe(holder);
+    // the pause killed: the holder's user namespace (the containers') is adopted, not a new one made
+    process.kill(pidOf('pause.pid'), 'SIGKILL');
+    await wget('wget after the pause was killed');
+    expect(pidOf('netns.pid')).toBe(holder2);
+    expect(pidOf('pause.pid')).toBe(holder2);
     ok(await ctr.run(['exec', web, 'true']), 'exec into the container started before');
     ok(await ctr.run(['rm', '-f', web]), 'rm web');
     ok(await ctr.run(['network', 'rm', 'dp-pause']), 'network rm');
