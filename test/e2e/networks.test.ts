@@ -278,6 +278,11 @@ describe('the data path: containers on a network reach each other, networks are 
     const get = await ctr.run(['run', '--rm', '--network', 'dp-a', 'busybox', 'wget', '-qO-', 'http://10.150.0.10/hostname'], { timeout: 30_000 });
     expect(ok(get, 'wget from the same network').stdout.trim()).toBe(hostname);
     ok(await ctr.run(['run', '--rm', '--network', 'dp-a', 'busybox', 'ping', '-c', '1', '-W', '2', '10.150.0.10'], { timeout: 30_000 }), 'ping');
+    // stopped and started again: the same address, linked again
+    ok(await ctr.run(['stop', '-t', '0', web]), 'stop');
+    ok(await ctr.run(['start', web]), 'start');
+    const again = await ctr.run(['run', '--rm', '--network', 'dp-a', 'busybox', 'wget', '-qO-', 'http://10.150.0.10/hostname'], { timeout: 30_000 });
+    expect(ok(again, 'wget after stop and start').stdout.trim()).toBe(hostname);
     // from another network: neither the address nor the other bridge's gateway answers
     const other = await ctr.run(['run', '--rm', '--network', 'dp-b', 'busybox', 'sh', '-c', 'timeout 3 wget -qO- http://10.150.0.10/hostname; echo rc=$?'], { timeout: 30_000 });
     expect(ok(other, 'wget from another network').stdout).not.toContain(hostname);
