@@ -72,11 +72,11 @@ export function writeNetworkFiles(dir: string, s: ContainerSettings): void {
   fs.writeFileSync(path.join(dir, 'resolv.conf'), resolv);
 }
 
-type EndpointLinks = Record<string, { networkId: string; ip: string; prefix: number; gateway: string; mac: string }>;
+type EndpointLinks = Record<string, { networkId: string; ip: string; prefix: number; gateway: string; mac: string; mtu?: number }>;
 
 /** The links the helper makes (native/netns.c): "BRIDGE IP/PREFIX GATEWAY MAC MTU;..." */
 export function endpointsText(eps: EndpointLinks): string {
-  return Object.values(eps).map((e) => `${bridgeName(e.networkId)} ${e.ip}/${e.prefix} ${e.gateway} ${e.mac} 0`).join(';');
+  return Object.values(eps).map((e) => `${bridgeName(e.networkId)} ${e.ip}/${e.prefix} ${e.gateway} ${e.mac} ${e.mtu ?? 0}`).join(';');
 }
 
 /** The Linux bridge of a user network in the per-user network namespace (15 characters at most). */

@@ -57,6 +57,8 @@ export interface Endpoint {
   aliases: string[];
   /** the address was asked for (--ip) */
   static?: boolean;
+  /** the network's MTU (--opt mtu=N) when one was given */
+  mtu?: number;
 }
 
 export const BUILTIN = ['bridge', 'host', 'none'] as const;
@@ -316,6 +318,7 @@ export function allocateEndpoints(id: string, reqs: AttachRequest[]): Record<str
         const gw = parseIp(c.Gateway)!;
         const range = c.IPRange ? parseCidr(c.IPRange, 'ip-range') : subnet;
         const leases = liveLeases(net.Name, true);
+        const mtu = net.Options.mtu ?? net.Options['com.docker.network.driver.mtu'];
         let ip: number | undefined;
         if (r.ip !== undefined) {
           if (net.ctrAutoSubnet)
@@ -347,6 +350,7 @@ export function allocateEndpoints(id: string, reqs: AttachRequest[]): Record<str
           mac: r.mac ?? macFor(ip),
           aliases: r.aliases,
           ...(r.ip !== undefined ? { static: true } : {}),
+          ...(mtu ? { mtu: Number(mtu) } : {}),
         };
       }
     } catch (e) {

@@ -266,11 +266,12 @@ function pidOf(file: string): number {
 
 describe('the data path: containers on a network reach each other, networks are isolated', () => {
   it('serves a page from one container to another by address, pings it, and keeps other networks out', async () => {
-    ok(await ctr.run(['network', 'create', '--subnet', '10.150.0.0/24', 'dp-a']), 'create dp-a');
+    ok(await ctr.run(['network', 'create', '--subnet', '10.150.0.0/24', '--opt', 'mtu=1400', 'dp-a']), 'create dp-a');
     ok(await ctr.run(['network', 'create', '--subnet', '10.151.0.0/24', 'dp-b']), 'create dp-b');
     const web = ok(await ctr.run(['run', '-d', '--network', 'dp-a', '--ip', '10.150.0.10', '--mac-address', '02:00:0a:96:00:0a', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc']), 'web').stdout.trim();
     // the container sees the address and MAC address it was given, and a default route to the gateway
-    const seen = ok(await ctr.run(['exec', web, 'sh', '-c', 'ip -o -4 addr show eth0; cat /sys/class/net/eth0/address; ip route']), 'exec ip').stdout;
+    const seen = ok(await ctr.run(['exec', web, 'sh', '-c', 'ip -o -4 addr show eth0; cat /sys/class/net/eth0/address; ip route; echo mtu $(cat /sys/class/net/eth0/mtu)']), 'exec ip').stdout;
+    expect(seen).toContain('mtu 1400');
     expect(seen).toMatch(/inet 10\.150\.0\.10\/24/);
     expect(seen).toContain('02:00:0a:96:00:0a');
     expect(seen).toMatch(/default via 10\.150\.0\.1 dev eth0/);
