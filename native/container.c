@@ -417,7 +417,7 @@ void container_main(struct init_ctx *c) {
 
   /* slirp4netns gets our network namespace from the monitor as an open fd, made now: once we
      have switched to a non-root user (below), /proc/PID/ns/net is no longer open to it */
-  if ((s->ns_new & CLONE_NEWNET) && !strcmp(s->network, "slirp4netns")) {
+  if ((s->ns_new & CLONE_NEWNET) && (!strcmp(s->network, "slirp4netns") || !strcmp(s->network, "bridge"))) {
     int nfd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     if (nfd < 0) FAIL("opening our network namespace: %s", strerror(errno));
     if (send_fd(E, "N", 1, nfd) < 0) _exit(125);

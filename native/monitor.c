@@ -626,7 +626,17 @@ void monitor_main(struct spec *s, int sfd, int attach_fd, int want_stdin) {
   int mfd = -1;
   ssize_t m = recv_fd(sp[0], msg, sizeof msg - 1, &mfd);
   if (m == 1 && msg[0] == 'N') {
-    if (mfd >= 0) {
+    if (mfd >= 0 && !strcmp(s->network, "bridge")) {
+      /* links into the user's networks before the init may go on (it waits for our 'R' reply) */
+      if (netns_attach(mfd, s->net_endpoints, 0, err, sizeof err) < 0) {
+        close(mfd);
+        kill(init_pid, SIGKILL);
+        while (waitpid(init_pid, NULL, 0) < 0 && errno == EINTR) {}
+        init_status = 0;
+        finish(125, 0, err);
+      }
+      close(mfd);
+    } else if (mfd >= 0) {
       start_slirp(&ready_rd, mfd);
       close(mfd);
     }

@@ -110,6 +110,7 @@ struct spec {
   int map_rootfs; /* set by the monitor: mount a fuse-overlayfs rootfs with those maps */
   /* annotations */
   const char *driver, *lower, *upper, *work, *user_ann, *network;
+  const char *net_endpoints; /* ctr.network.endpoints: see netns.c */
   const char *mondir, *statef, *exitf, *logf, *remove;
   unsigned long long logmax;
   unsigned logfiles;     /* ctr.monitor.log-max-files: files kept, the log included (>= 1) */
@@ -205,6 +206,9 @@ struct init_ctx {
   int cap_last;
 };
 void container_main(struct init_ctx *c) __attribute__((noreturn));
+
+/* netns.c: links the container's network namespace (ctr_ns) into the per-user networks' bridges */
+int netns_attach(int ctr_ns, const char *endpoints, int relink, char *err, size_t errlen);
 /* ctr.init=1: stay PID 1, run the process as a child, forward signals, reap, exit with its status. */
 void init_pid1(struct proc_spec *p, int errfd) __attribute__((noreturn));
 int init_image(void);  /* sealed memfd copy of our binary, or -1 */

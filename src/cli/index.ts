@@ -39,6 +39,16 @@ export const commandModules: { words: string[]; load: () => Promise<CommandClass
   { words: ['pull', 'image'], load: async () => [(await import('./image/pull.js')).ImagePullCommand] },
   { words: ['login'], load: async () => [(await import('./image/login.js')).LoginCommand] },
   { words: ['logout'], load: async () => [(await import('./image/logout.js')).LogoutCommand] },
+  {
+    words: ['network'],
+    load: async () => [
+      (await import('./network/create.js')).NetworkCreateCommand,
+      (await import('./network/ls.js')).NetworkListCommand,
+      (await import('./network/inspect.js')).NetworkInspectCommand,
+      (await import('./network/rm.js')).NetworkRemoveCommand,
+      (await import('./network/prune.js')).NetworkPruneCommand,
+    ],
+  },
   { words: ['search'], load: async () => [(await import('./image/search.js')).SearchCommand] },
 ];
 

@@ -10,6 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { containerDir, monitorDir } from './store';
 import { isActive, monitorAlive, pausedMarker, runtimeState, type RuntimeState } from './state';
 import type { ContainerRecord } from './types';
+import { relinkIfLost } from '../network/attach';
 
 export interface AttachOptions {
   stdin: boolean;
@@ -99,6 +100,7 @@ export function startDetached(rec: ContainerRecord): boolean {
   try {
     if (isActive(runtimeState(rec))) return false;
     clearRunState(rec);
+    relinkIfLost(rec);
     const r = spawnSync(findHelper(), helperArgs(['run', containerDir(rec.id)]), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     if (r.error) throw new CtrError(`cannot run ctr-helper: ${r.error.message}`);
     forwardNotes(r.stderr);
@@ -129,6 +131,7 @@ export function startAttached(rec: ContainerRecord, o: AttachOptions): Promise<n
       return attachRunning(rec, o);
     }
     clearRunState(rec);
+    relinkIfLost(rec);
   } catch (e) {
     release();
     throw e;

@@ -13,7 +13,10 @@ export abstract class CreateOptionsCommand extends Command {
   hostname = Option.String('--hostname', { description: 'Container host name' });
   label = Option.Array('-l,--label', [], { description: 'Set metadata (KEY=VALUE)' });
   volume = Option.Array('-v,--volume', [], { description: 'Bind mount HOST:CONTAINER[:ro|rw]' });
-  network = Option.String('--network,--net', { description: 'none, host, or slirp4netns (default)' });
+  network = Option.String('--network,--net', { description: 'none, host, slirp4netns (default), or user networks NAME[,NAME2]' });
+  ip = Option.String('--ip', { description: 'IPv4 address on the (first) user network' });
+  macAddress = Option.String('--mac-address', { description: 'MAC address on the (first) user network' });
+  networkAlias = Option.Array('--network-alias', [], { description: 'Another name of the container on its user networks' });
   init = Option.Boolean('--init', false, { description: 'Run an init inside the container that forwards signals and reaps processes' });
   readOnly = Option.Boolean('--read-only', false, { description: 'Mount the root filesystem read-only' });
   capAdd = Option.Array('--cap-add', [], { description: 'Add Linux capabilities' });
@@ -48,6 +51,9 @@ export abstract class CreateOptionsCommand extends Command {
       labels: this.label ?? [],
       volumes: this.volume ?? [],
       network: this.network,
+      ip: this.ip,
+      mac: this.macAddress,
+      aliases: this.networkAlias ?? [],
       init: this.init,
       readOnly: this.readOnly,
       capAdd: this.capAdd ?? [],
@@ -71,4 +77,5 @@ export const CREATE_VALUE_OPTIONS = new Set([
   '--name', '-e', '--env', '--env-file', '-w', '--workdir', '-u', '--user', '--entrypoint', '--hostname', '-h', '-l',
   '--label', '-v', '--volume', '--network', '--net', '--cap-add', '--cap-drop', '--log-opt', '--log-driver',
   '--stop-signal', '--pull', '--detach-keys', '-p', '--publish', '--userns', '--pids-limit', '--security-opt',
+  '--ip', '--mac-address', '--network-alias',
 ]);

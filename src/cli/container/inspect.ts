@@ -4,6 +4,7 @@ import { containerDir, tryFindContainer } from '../../container/store';
 import { runtimeState } from '../../container/state';
 import type { ContainerRecord } from '../../container/types';
 import { renderOne } from '../../util/format';
+import { networkSettings } from '../../network/settings';
 
 /** Docker's `inspect` JSON for a container. */
 export function inspectContainer(rec: ContainerRecord): Record<string, unknown> {
@@ -46,7 +47,7 @@ export function inspectContainer(rec: ContainerRecord): Record<string, unknown> 
     },
     Mounts: rec.mounts,
     Config: rec.config,
-    NetworkSettings: { Networks: {}, Ports: {}, SandboxKey: st.pid ? `/proc/${st.pid}/ns/net` : '' },
+    NetworkSettings: { ...networkSettings(rec), Ports: {}, SandboxKey: st.pid ? `/proc/${st.pid}/ns/net` : '' },
     // what cannot be read of the container's files (only when something is damaged)
     ...(rec.damaged || st.damaged ? { Damaged: [rec.damaged, st.damaged].filter(Boolean).join('; ') } : {}),
   };
