@@ -216,6 +216,7 @@ int spec_load(struct spec *s, const char *bundle, char *err, size_t errlen) {
   s->user_ann = ann(a, "ctr.user");
   s->network = ann(a, "ctr.network");
   if (!s->network) s->network = "none";
+  s->ports = ann(a, "ctr.ports");
   s->mondir = ann(a, "ctr.monitor.dir");
   s->statef = ann(a, "ctr.monitor.state");
   s->exitf = ann(a, "ctr.monitor.exit");

@@ -19,6 +19,7 @@ import { context } from '../state/context';
 import { resolveStorageDriver } from '../storage/driver';
 import { containerDir, createRecord, monitorDir, namesDir } from './store';
 import type { ContainerRecord } from './types';
+import { parseExpose, portBindings, portsAnnotation, publishedPorts } from '../network/ports';
 
 /** What the user asked for with `create`/`run` flags. */
 export interface CreateRequest {
@@ -50,6 +51,12 @@ export interface CreateRequest {
   /** --pids-limit */
   pidsLimit?: string;
   attach: { stdin: boolean; stdout: boolean; stderr: boolean };
+  /** -p/--publish specs */
+  publish?: string[];
+  /** -P/--publish-all */
+  publishAll?: boolean;
+  /** --expose */
+  expose?: string[];
 }
 
 const haveSlirp = () => which('slirp4netns') !== undefined;
@@ -135,6 +142,15 @@ export function createContainer(req: CreateRequest): ContainerRecord {
   const caps = capabilitySet(req.capAdd, req.capDrop, req.privileged);
   const security = securitySettings(parseSecurityOpts(req.securityOpt), caps, req.privileged);
   const network = networkMode(req.network);
+  // ports: the image's EXPOSE, --expose, and every published port (Docker lists them all)
+  const exposedKeys = [...Object.keys(ic.ExposedPorts ?? {}), ...(req.expose ?? []).flatMap((e) => parseExpose(e))];
+  let ports = publishedPorts(req.publish ?? [], req.publishAll ?? false, exposedKeys);
+  if (ports.length && network === 'host') {
+    process.stderr.write('WARNING: published ports are discarded when using host network mode\n');
+    ports = [];
+  }
+  const exposed: Record<string, object> = {};
+  for (const k of [...exposedKeys, ...ports.map((m) => `${m.containerPort}/${m.proto}`)]) exposed[k.includes('/') ? k : `${k}/tcp`] = {};
   const stopSignal = parseSignal(req.stopSignal ?? ic.StopSignal ?? 'SIGTERM');
   const labels = { ...(ic.Labels ?? {}), ...parseLabels(req.labels) };
   const fileEnv = readEnvFiles(req.envFiles);
@@ -156,7 +172,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
       // no user: root as /etc/passwd and /etc/group describe it (its supplementary groups), as Docker does
       id, name, args, env, cwd, user: user || '0', hostname, tty: req.tty, openStdin: req.interactive, caps,
       privileged: req.privileged, readOnly: req.readOnly, init: req.init, network, binds, log,
-      autoRemove: req.rm, stopSignal, labels, security,
+      autoRemove: req.rm, stopSignal, labels, security, ports: portsAnnotation(ports),
       ...(keepId ? { userns: { uidMappings: keepId.uidMappings, gidMappings: keepId.gidMappings, mounts: [] } } : {}),
     };
     return {
@@ -176,7 +192,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
         AttachStdin: req.attach.stdin,
         AttachStdout: req.attach.stdout,
         AttachStderr: req.attach.stderr,
-        ExposedPorts: ic.ExposedPorts,
+        ExposedPorts: Object.keys(exposed).length ? exposed : undefined,
         Tty: req.tty,
         OpenStdin: req.interactive,
         StdinOnce: req.interactive && req.attach.stdin,
@@ -193,6 +209,8 @@ export function createContainer(req: CreateRequest): ContainerRecord {
       hostConfig: {
         Binds: req.volumes,
         NetworkMode: network === 'slirp4netns' ? 'slirp4netns' : network,
+        PortBindings: portBindings(ports),
+        PublishAllPorts: req.publishAll ?? false,
         AutoRemove: req.rm,
         Privileged: req.privileged,
         ReadonlyRootfs: req.readOnly,

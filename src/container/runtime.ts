@@ -10,6 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { containerDir, monitorDir } from './store';
 import { isActive, monitorAlive, pausedMarker, runtimeState, type RuntimeState } from './state';
 import type { ContainerRecord } from './types';
+import { checkPortsFree } from '../network/publish';
 
 export interface AttachOptions {
   stdin: boolean;
@@ -97,6 +98,7 @@ export function startDetached(rec: ContainerRecord): boolean {
   const release = startLock(rec);
   try {
     if (isActive(runtimeState(rec))) return false;
+    checkPortsFree(rec);
     clearRunState(rec);
     const r = spawnSync(findHelper(), helperArgs(['run', containerDir(rec.id)]), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     if (r.error) throw new CtrError(`cannot run ctr-helper: ${r.error.message}`);
@@ -127,6 +129,7 @@ export function startAttached(rec: ContainerRecord, o: AttachOptions): Promise<n
       release();
       return attachRunning(rec, o);
     }
+    checkPortsFree(rec);
     clearRunState(rec);
   } catch (e) {
     release();

@@ -7,6 +7,8 @@ import { ensureImage } from '../../image/pull';
 import { removeContainers } from '../../container/rm';
 import { containerDir } from '../../container/store';
 import { isActive, runtimeState } from '../../container/state';
+import { isPortError } from '../../network/publish';
+import { CtrError } from '../../util/errors';
 
 export class RunCommand extends CreateOptionsCommand {
   static override paths = [['run'], ['container', 'run']];
@@ -24,7 +26,8 @@ export class RunCommand extends CreateOptionsCommand {
       try {
         startDetached(rec);
       } catch (e) {
-        if (this.rm) removeContainers([rec]);
+        // a port that cannot be had leaves nothing behind
+        if (this.rm || (e instanceof CtrError && isPortError(e.message))) removeContainers([rec]);
         throw e;
       }
       this.context.stdout.write(rec.id + '\n');
@@ -40,12 +43,16 @@ export class RunCommand extends CreateOptionsCommand {
       });
     } catch (e) {
       // not started at all (the start lock, the runtime dir): --rm leaves nothing
-      if (this.rm && fs.existsSync(containerDir(rec.id)) && !isActive(runtimeState(rec))) removeContainers([rec]);
+      if ((this.rm || (e instanceof CtrError && isPortError(e.message))) && fs.existsSync(containerDir(rec.id)) && !isActive(runtimeState(rec)))
+        removeContainers([rec]);
       throw e;
     }
-    // The monitor removes --rm containers itself; this covers a helper that failed before it ran.
-    if (this.rm && fs.existsSync(containerDir(rec.id)) && !isActive(runtimeState(rec)))
-      removeContainers([rec]);
+    // The monitor removes --rm containers itself; this covers a helper that failed before it ran,
+    // and a port that could not be had.
+    if ((this.rm || code === 125) && fs.existsSync(containerDir(rec.id))) {
+      const st = runtimeState(rec);
+      if (!isActive(st) && (this.rm || (code === 125 && isPortError(st.error)))) removeContainers([rec]);
+    }
     return code;
   }
 }
