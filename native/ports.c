@@ -272,9 +272,11 @@ static int pump(int src, int dst, int p[2], size_t *q, unsigned char *eof, unsig
     ssize_t r = splice(src, NULL, p[1], NULL, 1 << 20, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (r > 0) { *q += (size_t)r; continue; }
     if (r == 0) { *eof = 1; continue; }
-    if (errno == EAGAIN || errno == EINTR) return 0;
+    if (errno == EAGAIN || errno == EINTR) break;
     return -1;
   }
+  /* the EOF may have come on the last round: passed on now, or nothing would wake us for it */
+  if (!*q && *eof && !*shut) { shutdown(dst, SHUT_WR); *shut = 1; }
   return 0;
 }
 

@@ -13,6 +13,7 @@ import { allIds, inspect, lines, ok, refused, runDetached, waitStatus } from './
 
 const ctr = useCtr({ images: ['busybox', 'layered'] });
 let echo = '';
+let sender = '';
 
 beforeAll(async () => {
   echo = path.join(ctr.dir, 'udp-echo');
@@ -21,6 +22,13 @@ beforeAll(async () => {
   if (r.code !== 0) r = await run(['gcc', '-static', '-O1', '-o', echo, src], { timeout: 60_000 });
   ok(r, 'compiling the UDP echo responder');
   fs.chmodSync(echo, 0o755);
+  // bench/port-client.c: `serve PORT SIZE` sends SIZE bytes in 1 MiB writes to each client
+  sender = path.join(ctr.dir, 'port-client');
+  const psrc = path.join(repoRoot, 'bench', 'port-client.c');
+  r = await run(['musl-gcc', '-static', '-O1', '-o', sender, psrc], { timeout: 60_000 });
+  if (r.code !== 0) r = await run(['gcc', '-static', '-O1', '-o', sender, psrc], { timeout: 60_000 });
+  ok(r, 'compiling the bulk sender');
+  fs.chmodSync(sender, 0o755);
 }, 90_000);
 
 /** A host port nobody listens on now (TCP, on 127.0.0.1 and 0.0.0.0). */
@@ -135,6 +143,23 @@ describe('ports: -p', () => {
       .toBe(`127.0.0.1:${base}-${base + 2}->80-82/tcp\n`);
     ok(await ctr.run(['rm', '-f', r]), ['rm', '-f', r].join(' '));
   }, 60_000);
+
+  it('bulk transfers arrive whole and end: the end of the stream is passed on however the data fell', async () => {
+    const port = await freePort();
+    const size = 32 * 1024 * 1024;
+    const id = await runDetached(ctr, ['-p', `127.0.0.1:${port}:5001`, '-v', `${sender}:/pc:ro`, 'busybox', '/pc', 'serve', '5001', String(size)]);
+    const fetch = () => new Promise<number | string>((resolve) => {
+      let got = 0;
+      const s = net.connect({ host: '127.0.0.1', port });
+      const t = setTimeout(() => { s.destroy(); resolve(`stalled after ${got} bytes`); }, 15_000);
+      s.on('data', (d) => (got += d.length));
+      s.on('end', () => { clearTimeout(t); s.destroy(); resolve(got); });
+      s.on('error', (e) => { clearTimeout(t); resolve(String(e)); });
+    });
+    await waitFor(async () => (await fetch()) === size, { timeout: 10_000, what: 'the first transfer' });
+    for (let i = 0; i < 24; i++) expect(await fetch()).toBe(size);
+    ok(await ctr.run(['rm', '-f', id]), 'rm');
+  }, 120_000);
 
   it('UDP through -p .../udp, a socket per client', async () => {
     const port = await freePort();
