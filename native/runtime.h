@@ -109,7 +109,7 @@ struct spec {
   size_t nuidmap, ngidmap;
   int map_rootfs; /* set by the monitor: mount a fuse-overlayfs rootfs with those maps */
   /* annotations */
-  const char *driver, *lower, *upper, *work, *user_ann, *network;
+  const char *driver, *lower, *upper, *work, *user_ann, *network, *ports;
   const char *net_endpoints; /* ctr.network.endpoints: see netns.c */
   const char *mondir, *statef, *exitf, *logf, *remove;
   unsigned long long logmax;
@@ -288,3 +288,15 @@ enum { F_STDIN = 0, F_STDOUT = 1, F_STDERR = 2, F_EXIT = 3, F_RESIZE = 4, F_EOF 
 int send_frame(int fd, int type, const void *payload, uint32_t n);
 
 #endif
+
+/* ---- published ports (ports.c): the relay in the monitor ---- */
+#include <poll.h>
+#define PORTS_MAX_POLL 600
+int ports_open(const char *spec, char *err, size_t errlen); /* listeners, in the host's namespace */
+int ports_count(void);
+void ports_json(struct sbuf *b);                             /* ,"ports":[...] */
+int ports_join(int netns_fd, char *err, size_t errlen);      /* later sockets: in the container */
+int ports_fill(struct pollfd *p, int start);                 /* returns the new count */
+void ports_dispatch(const struct pollfd *p);
+int ports_timeout(void);                                     /* ms, -1: none */
+void ports_close(void);

@@ -221,6 +221,7 @@ int spec_load(struct spec *s, const char *bundle, char *err, size_t errlen) {
     snprintf(err, errlen, "ctr.network=bridge needs ctr.network.endpoints");
     return -1;
   }
+  s->ports = ann(a, "ctr.ports");
   s->mondir = ann(a, "ctr.monitor.dir");
   s->statef = ann(a, "ctr.monitor.state");
   s->exitf = ann(a, "ctr.monitor.exit");

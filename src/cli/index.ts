@@ -20,6 +20,7 @@ export const commandModules: { words: string[]; load: () => Promise<CommandClass
   { words: ['top', 'container'], load: async () => [(await import('./container/top.js')).TopCommand] },
   { words: ['export', 'container'], load: async () => [(await import('./container/export.js')).ExportCommand] },
   { words: ['cp', 'container'], load: async () => [(await import('./container/cp.js')).CpCommand] },
+  { words: ['port', 'container'], load: async () => [(await import('./container/port.js')).PortCommand] },
   { words: ['diff', 'container'], load: async () => [(await import('./container/diff.js')).DiffCommand] },
   {
     words: ['start', 'stop', 'kill', 'rm', 'wait', 'restart', 'rename', 'pause', 'unpause', 'attach', 'container'],

@@ -21,6 +21,7 @@ import { allocateEndpoints, parseMac, tryFindNetwork, type Endpoint } from '../n
 import { resolveStorageDriver } from '../storage/driver';
 import { containerDir, createRecord, monitorDir, namesDir } from './store';
 import type { ContainerRecord } from './types';
+import { parseExpose, portBindings, portsAnnotation, publishedPorts } from '../network/ports';
 
 /** What the user asked for with `create`/`run` flags. */
 export interface CreateRequest {
@@ -56,6 +57,12 @@ export interface CreateRequest {
   /** --pids-limit */
   pidsLimit?: string;
   attach: { stdin: boolean; stdout: boolean; stderr: boolean };
+  /** -p/--publish specs */
+  publish?: string[];
+  /** -P/--publish-all */
+  publishAll?: boolean;
+  /** --expose */
+  expose?: string[];
 }
 
 const haveSlirp = () => which('slirp4netns') !== undefined;
@@ -161,6 +168,15 @@ export function createContainer(req: CreateRequest): ContainerRecord {
   const mac = req.mac !== undefined ? parseMac(req.mac) : undefined;
   for (const a of req.aliases ?? [])
     if (!/^[A-Za-z0-9]([A-Za-z0-9_.-]{0,253})?$/.test(a)) throw new CtrError(`invalid --network-alias "${a}": use letters, digits, '_', '.' and '-'`);
+  // ports: the image's EXPOSE, --expose, and every published port (Docker lists them all)
+  const exposedKeys = [...Object.keys(ic.ExposedPorts ?? {}), ...(req.expose ?? []).flatMap((e) => parseExpose(e))];
+  let ports = publishedPorts(req.publish ?? [], req.publishAll ?? false, exposedKeys);
+  if (ports.length && network === 'host') {
+    process.stderr.write('WARNING: published ports are discarded when using host network mode\n');
+    ports = [];
+  }
+  const exposed: Record<string, object> = {};
+  for (const k of [...exposedKeys, ...ports.map((m) => `${m.containerPort}/${m.proto}`)]) exposed[k.includes('/') ? k : `${k}/tcp`] = {};
   const stopSignal = parseSignal(req.stopSignal ?? ic.StopSignal ?? 'SIGTERM');
   const labels = { ...(ic.Labels ?? {}), ...parseLabels(req.labels) };
   const fileEnv = readEnvFiles(req.envFiles);
@@ -185,7 +201,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
       // no user: root as /etc/passwd and /etc/group describe it (its supplementary groups), as Docker does
       id, name, args, env, cwd, user: user || '0', hostname, tty: req.tty, openStdin: req.interactive, caps,
       privileged: req.privileged, readOnly: req.readOnly, init: req.init, network, binds, log,
-      autoRemove: req.rm, stopSignal, labels, security, ...(endpoints ? { endpoints } : {}),
+      autoRemove: req.rm, stopSignal, labels, security, ports: portsAnnotation(ports), ...(endpoints ? { endpoints } : {}),
       ...(keepId ? { userns: { uidMappings: keepId.uidMappings, gidMappings: keepId.gidMappings, mounts: [] } } : {}),
     };
     return {
@@ -205,7 +221,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
         AttachStdin: req.attach.stdin,
         AttachStdout: req.attach.stdout,
         AttachStderr: req.attach.stderr,
-        ExposedPorts: ic.ExposedPorts,
+        ExposedPorts: Object.keys(exposed).length ? exposed : undefined,
         Tty: req.tty,
         OpenStdin: req.interactive,
         StdinOnce: req.interactive && req.attach.stdin,
@@ -222,6 +238,8 @@ export function createContainer(req: CreateRequest): ContainerRecord {
       hostConfig: {
         Binds: req.volumes,
         NetworkMode: userNets[0] ?? network,
+        PortBindings: portBindings(ports),
+        PublishAllPorts: req.publishAll ?? false,
         AutoRemove: req.rm,
         Privileged: req.privileged,
         ReadonlyRootfs: req.readOnly,

@@ -11,6 +11,7 @@ import { containerDir, monitorDir } from './store';
 import { isActive, monitorAlive, pausedMarker, runtimeState, type RuntimeState } from './state';
 import type { ContainerRecord } from './types';
 import { relinkIfLost } from '../network/attach';
+import { checkPortsFree } from '../network/publish';
 
 export interface AttachOptions {
   stdin: boolean;
@@ -99,6 +100,7 @@ export function startDetached(rec: ContainerRecord): boolean {
   const release = startLock(rec);
   try {
     if (isActive(runtimeState(rec))) return false;
+    checkPortsFree(rec);
     clearRunState(rec);
     relinkIfLost(rec);
     const r = spawnSync(findHelper(), helperArgs(['run', containerDir(rec.id)]), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -130,6 +132,7 @@ export function startAttached(rec: ContainerRecord, o: AttachOptions): Promise<n
       release();
       return attachRunning(rec, o);
     }
+    checkPortsFree(rec);
     clearRunState(rec);
     relinkIfLost(rec);
   } catch (e) {

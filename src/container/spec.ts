@@ -41,6 +41,8 @@ export interface ContainerSettings {
   /** --userns=keep-id: a user namespace of the container's own, and the passwd/group files bound in */
   userns?: { uidMappings: IdMapping[]; gidMappings: IdMapping[]; mounts: { destination: string; source: string }[] };
   security: SecuritySettings;
+  /** the `ctr.ports` annotation (src/network/ports.ts), '' when nothing is published */
+  ports?: string;
 }
 
 export interface BundlePaths {
@@ -115,6 +117,7 @@ export function ociSpec(s: ContainerSettings, rootfs: RootfsSpec, p: BundlePaths
     'ctr.init': s.init ? '1' : '0',
     'ctr.stdin': s.openStdin ? '1' : '0',
     'ctr.network': s.network,
+    ...(s.ports ? { 'ctr.ports': s.ports } : {}),
     'ctr.monitor.dir': p.monitorDir,
     'ctr.monitor.state': path.join(p.dir, 'state.json'),
     'ctr.monitor.exit': path.join(p.dir, 'exit.json'),

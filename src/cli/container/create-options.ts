@@ -31,6 +31,9 @@ export abstract class CreateOptionsCommand extends Command {
   stopSignal = Option.String('--stop-signal', { description: 'Signal to stop the container' });
   pull = Option.String('--pull', { description: 'Pull the image: missing (default), always, never, newer' });
   userns = Option.String('--userns', { description: 'User namespace: host (default) or keep-id[:uid=N,gid=N] (rootless: your UID/GID inside too)' });
+  publish = Option.Array('-p,--publish', [], { description: 'Publish a container port: [IP:][HOSTPORT:]CTRPORT[/tcp|/udp]' });
+  publishAll = Option.Boolean('-P,--publish-all', false, { description: 'Publish every exposed port on a free host port' });
+  expose = Option.Array('--expose', [], { description: 'Expose a port or a range of ports' });
   pidsLimit = Option.String('--pids-limit', { description: 'Process limit (recorded; enforced once ctr manages cgroups)' });
   image = Option.String({ required: true, name: 'image' });
   command = Option.Proxy();
@@ -67,6 +70,9 @@ export abstract class CreateOptionsCommand extends Command {
       stopSignal: this.stopSignal,
       userns: this.userns,
       pidsLimit: this.pidsLimit,
+      publish: this.publish ?? [],
+      publishAll: this.publishAll,
+      expose: this.expose ?? [],
       attach,
     };
   }
@@ -76,6 +82,6 @@ export abstract class CreateOptionsCommand extends Command {
 export const CREATE_VALUE_OPTIONS = new Set([
   '--name', '-e', '--env', '--env-file', '-w', '--workdir', '-u', '--user', '--entrypoint', '--hostname', '-h', '-l',
   '--label', '-v', '--volume', '--network', '--net', '--cap-add', '--cap-drop', '--log-opt', '--log-driver',
-  '--stop-signal', '--pull', '--detach-keys', '-p', '--publish', '--userns', '--pids-limit', '--security-opt',
+  '--stop-signal', '--pull', '--detach-keys', '-p', '--publish', '--userns', '--pids-limit', '--security-opt', '--expose',
   '--ip', '--mac-address', '--network-alias',
 ]);
