@@ -93,8 +93,10 @@ function layerFile(name: string): string {
       else if (e.isDirectory()) walk(p, depth + 1);
     }
   };
-  walk(ctr.root, 0);
-  expect(found.length, `unmapped/${name} in ${ctr.root}`).toBe(1);
+  // the unpacked layers only (a vfs container's rootfs is a copy of them elsewhere in the store)
+  const layers = path.join(ctr.root, 'layers');
+  walk(layers, 0);
+  expect(found.length, `unmapped/${name} in ${layers}`).toBe(1);
   return found[0]!;
 }
 
