@@ -415,9 +415,9 @@ void container_main(struct init_ctx *c) {
   close_fds_except(keep, 1);
   if (s->ns_new & CLONE_NEWUSER) idmap_child_wait(E); /* a user namespace of its own: its maps first */
 
-  /* slirp4netns gets our network namespace from the monitor as an open fd, made now: once we
+  /* slirp4netns and the port relay get our network namespace from the monitor as an open fd, made now: once we
      have switched to a non-root user (below), /proc/PID/ns/net is no longer open to it */
-  if ((s->ns_new & CLONE_NEWNET) && !strcmp(s->network, "slirp4netns")) {
+  if ((s->ns_new & CLONE_NEWNET) && (!strcmp(s->network, "slirp4netns") || !strcmp(s->network, "bridge") || (s->ports && *s->ports))) {
     int nfd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     if (nfd < 0) FAIL("opening our network namespace: %s", strerror(errno));
     if (send_fd(E, "N", 1, nfd) < 0) _exit(125);

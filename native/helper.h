@@ -44,5 +44,6 @@ int cmd_cp_out(int argc, char **argv);     /* cp.c */
 int cmd_cp_in(int argc, char **argv);      /* cp.c */
 int cmd_gzip(int argc, char **argv);       /* gzip.c (libdeflate) */
 int cmd_sha256(int argc, char **argv);     /* sha256.c */
+int cmd_net_attach(int argc, char **argv); /* netns.c */
 
 #endif

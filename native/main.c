@@ -19,7 +19,7 @@ static const struct command commands[] = {
     {"mount-exec", cmd_mount_exec},   {"run", cmd_run},           {"attach", cmd_attach},
     {"exec", cmd_exec},               {"pids", cmd_pids},         {"signal-all", cmd_signal_all},
     {"cp-out", cmd_cp_out},           {"cp-in", cmd_cp_in},       {"gzip", cmd_gzip},
-    {"sha256", cmd_sha256},
+    {"sha256", cmd_sha256},           {"net-attach", cmd_net_attach},
 };
 
 int main(int argc, char **argv) {

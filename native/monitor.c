@@ -265,6 +265,7 @@ static void write_state(void) {
   struct sbuf b = {0};
   sb_printf(&b, "{\"pid\":%d,\"monitorPid\":%d,\"startedAt\":\"%s\",\"bootId\":", (int)init_pid, (int)getpid(), ts);
   sb_json_str(&b, bid, strlen(bid));
+  ports_json(&b);
   sb_puts(&b, "}\n");
   reserved_commit(&state_rec, S->statef, b.p, b.len);
   sb_free(&b);
@@ -346,6 +347,7 @@ static void reap_slirp(void) {
    reaping slirp4netns. */
 static void finish(int code, int sig, const char *error) __attribute__((noreturn));
 static void finish(int code, int sig, const char *error) {
+  ports_close(); /* the published ports are free again at once */
   if (lsock >= 0) {
     close(lsock);
     lsock = -1;
@@ -473,7 +475,7 @@ static void main_loop(void) {
         finish(code, sig, NULL);
       }
     }
-    struct pollfd p[8 + MAX_CLIENTS];
+    static struct pollfd p[8 + MAX_CLIENTS + PORTS_MAX_POLL];
     int n = 0, i_sig, i_l = -1, i_out = -1, i_err = -1, i_in = -1, i_c0;
     p[i_sig = n++] = (struct pollfd){sigfd, POLLIN, 0};
     if (lsock >= 0) p[i_l = n++] = (struct pollfd){lsock, POLLIN, 0};
@@ -486,7 +488,10 @@ static void main_loop(void) {
     i_c0 = n;
     for (int i = 0; i < nclients; i++)
       p[n++] = (struct pollfd){clients[i].fd, (short)(clients[i].rd_eof || inlen ? 0 : POLLIN), 0};
-    int timeout = init_status >= 0 ? 100 : -1;
+    int i_ports = n;
+    n = ports_fill(p, n);
+    int timeout = init_status >= 0 ? 100 : -1, pt = ports_timeout();
+    if (pt >= 0 && (timeout < 0 || pt < timeout)) timeout = pt;
     int r = poll(p, (nfds_t)n, timeout);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) finish(125, 0, "monitor: poll failed");
@@ -516,6 +521,7 @@ static void main_loop(void) {
       if ((re & (POLLHUP | POLLERR)) || (clients[i].rd_eof && (re & POLLHUP))) drop_client(i);
     }
     if (inlen || (in_close_pending && in_fd >= 0)) stdin_flush();
+    if (n > i_ports || ports_count()) ports_dispatch(p);
     if (i_l >= 0 && (p[i_l].revents & POLLIN)) {
       int fd = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
       if (fd >= 0) add_client(fd);
@@ -567,6 +573,8 @@ void monitor_main(struct spec *s, int sfd, int attach_fd, int want_stdin) {
   int auto_remove = s->remove && strcmp(s->remove, "[]") != 0;
   if (!auto_remove && reserve_file(&exit_rec, s->exitf) < 0) finish(125, 0, write_error(err, sizeof err, exit_rec.tmp));
   if (reserve_file(&state_rec, s->statef) < 0) finish(125, 0, write_error(err, sizeof err, state_rec.tmp));
+  /* published ports: listening in the host's network namespace before anything else is made */
+  if (ports_open(s->ports, err, sizeof err) < 0) finish(125, 0, err);
   if (make_mount_ns(err, sizeof err) < 0) finish(125, 0, err);
   s->map_rootfs = (s->ns_new & CLONE_NEWUSER) != 0; /* its own user namespace: the rootfs with its maps */
   if (rootfs_mount(s, err, sizeof err) < 0) finish(125, 0, err);
@@ -627,7 +635,25 @@ void monitor_main(struct spec *s, int sfd, int attach_fd, int want_stdin) {
   ssize_t m = recv_fd(sp[0], msg, sizeof msg - 1, &mfd);
   if (m == 1 && msg[0] == 'N') {
     if (mfd >= 0) {
-      start_slirp(&ready_rd, mfd);
+      /* links into the user's networks before the init may go on (it waits for our 'R' reply) */
+      if (!strcmp(s->network, "bridge")) {
+        if (netns_attach(mfd, s->net_endpoints, 0, err, sizeof err) < 0) {
+          close(mfd);
+          kill(init_pid, SIGKILL);
+          while (waitpid(init_pid, NULL, 0) < 0 && errno == EINTR) {}
+          init_status = 0;
+          finish(125, 0, err);
+        }
+      } else if (!strcmp(s->network, "slirp4netns")) {
+        start_slirp(&ready_rd, mfd);
+      }
+      /* after slirp4netns was forked: it makes its sockets on the host side */
+      if (ports_join(mfd, err, sizeof err) < 0) {
+        kill(init_pid, SIGKILL);
+        while (waitpid(init_pid, NULL, 0) < 0 && errno == EINTR) {}
+        init_status = 0;
+        finish(125, 0, err);
+      }
       close(mfd);
     }
     mfd = -1;

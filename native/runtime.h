@@ -109,7 +109,8 @@ struct spec {
   size_t nuidmap, ngidmap;
   int map_rootfs; /* set by the monitor: mount a fuse-overlayfs rootfs with those maps */
   /* annotations */
-  const char *driver, *lower, *upper, *work, *user_ann, *network;
+  const char *driver, *lower, *upper, *work, *user_ann, *network, *ports;
+  const char *net_endpoints; /* ctr.network.endpoints: see netns.c */
   const char *mondir, *statef, *exitf, *logf, *remove;
   unsigned long long logmax;
   unsigned logfiles;     /* ctr.monitor.log-max-files: files kept, the log included (>= 1) */
@@ -205,6 +206,9 @@ struct init_ctx {
   int cap_last;
 };
 void container_main(struct init_ctx *c) __attribute__((noreturn));
+
+/* netns.c: links the container's network namespace (ctr_ns) into the per-user networks' bridges */
+int netns_attach(int ctr_ns, const char *endpoints, int relink, char *err, size_t errlen);
 /* ctr.init=1: stay PID 1, run the process as a child, forward signals, reap, exit with its status. */
 void init_pid1(struct proc_spec *p, int errfd) __attribute__((noreturn));
 int init_image(void);  /* sealed memfd copy of our binary, or -1 */
@@ -284,3 +288,15 @@ enum { F_STDIN = 0, F_STDOUT = 1, F_STDERR = 2, F_EXIT = 3, F_RESIZE = 4, F_EOF 
 int send_frame(int fd, int type, const void *payload, uint32_t n);
 
 #endif
+
+/* ---- published ports (ports.c): the relay in the monitor ---- */
+#include <poll.h>
+#define PORTS_MAX_POLL 600
+int ports_open(const char *spec, char *err, size_t errlen); /* listeners, in the host's namespace */
+int ports_count(void);
+void ports_json(struct sbuf *b);                             /* ,"ports":[...] */
+int ports_join(int netns_fd, char *err, size_t errlen);      /* later sockets: in the container */
+int ports_fill(struct pollfd *p, int start);                 /* returns the new count */
+void ports_dispatch(const struct pollfd *p);
+int ports_timeout(void);                                     /* ms, -1: none */
+void ports_close(void);

@@ -216,6 +216,12 @@ int spec_load(struct spec *s, const char *bundle, char *err, size_t errlen) {
   s->user_ann = ann(a, "ctr.user");
   s->network = ann(a, "ctr.network");
   if (!s->network) s->network = "none";
+  s->net_endpoints = ann(a, "ctr.network.endpoints");
+  if (!strcmp(s->network, "bridge") && !s->net_endpoints) {
+    snprintf(err, errlen, "ctr.network=bridge needs ctr.network.endpoints");
+    return -1;
+  }
+  s->ports = ann(a, "ctr.ports");
   s->mondir = ann(a, "ctr.monitor.dir");
   s->statef = ann(a, "ctr.monitor.state");
   s->exitf = ann(a, "ctr.monitor.exit");

@@ -110,6 +110,32 @@ static int open_pause_ns(void) {
   return ns;
 }
 
+/* When the pause is gone but the holder of the user's networks' namespace (netns.c) lives, its
+   user namespace is the one every running container and bridge belongs to: it is adopted (and
+   named in pause.pid from now on), so that the networks keep working and no second user
+   namespace splits the containers in two. Caller holds the pause lock. */
+static int adopt_netns_holder(void) {
+  char path[4200], buf[128];
+  pause_path(path, sizeof path, "netns.pid");
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  long pid = 0;
+  unsigned long long st = 0;
+  if (sscanf(buf, "%ld %llu", &pid, &st) != 2 || pid <= 0 || proc_starttime((pid_t)pid) != st) return -1;
+  snprintf(path, sizeof path, "/proc/%ld/ns/user", pid);
+  int ns = open(path, O_RDONLY | O_CLOEXEC);
+  if (ns >= 0 && proc_starttime((pid_t)pid) != st) { close(ns); return -1; }
+  if (ns < 0) return -1;
+  pause_path(path, sizeof path, "pause.pid");
+  if (write_file_atomic(path, buf, (size_t)n, 0600) < 0) { close(ns); return -1; }
+  debugx("pause gone: the user namespace of the networks' holder %ld is adopted", pid);
+  return ns;
+}
+
 struct range { unsigned long start, count; };
 
 /* Ranges for USER (name) or UID in an /etc/subuid-style file, in file order. */
@@ -415,6 +441,7 @@ void join_userns(void) {
     while (flock(lfd, LOCK_EX) < 0)
       if (errno != EINTR) die_errno(125, "locking %s", lock);
     nsfd = open_pause_ns(); /* another invocation may have created it meanwhile */
+    if (nsfd < 0) nsfd = adopt_netns_holder();
     if (nsfd < 0) nsfd = create_pause();
     close(lfd);
   }

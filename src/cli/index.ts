@@ -20,6 +20,7 @@ export const commandModules: { words: string[]; load: () => Promise<CommandClass
   { words: ['top', 'container'], load: async () => [(await import('./container/top.js')).TopCommand] },
   { words: ['export', 'container'], load: async () => [(await import('./container/export.js')).ExportCommand] },
   { words: ['cp', 'container'], load: async () => [(await import('./container/cp.js')).CpCommand] },
+  { words: ['port', 'container'], load: async () => [(await import('./container/port.js')).PortCommand] },
   { words: ['diff', 'container'], load: async () => [(await import('./container/diff.js')).DiffCommand] },
   {
     words: ['start', 'stop', 'kill', 'rm', 'wait', 'restart', 'rename', 'pause', 'unpause', 'attach', 'container'],
@@ -39,6 +40,16 @@ export const commandModules: { words: string[]; load: () => Promise<CommandClass
   { words: ['pull', 'image'], load: async () => [(await import('./image/pull.js')).ImagePullCommand] },
   { words: ['login'], load: async () => [(await import('./image/login.js')).LoginCommand] },
   { words: ['logout'], load: async () => [(await import('./image/logout.js')).LogoutCommand] },
+  {
+    words: ['network'],
+    load: async () => [
+      (await import('./network/create.js')).NetworkCreateCommand,
+      (await import('./network/ls.js')).NetworkListCommand,
+      (await import('./network/inspect.js')).NetworkInspectCommand,
+      (await import('./network/rm.js')).NetworkRemoveCommand,
+      (await import('./network/prune.js')).NetworkPruneCommand,
+    ],
+  },
   { words: ['search'], load: async () => [(await import('./image/search.js')).SearchCommand] },
 ];
 

@@ -17,9 +17,11 @@ import { parseSecurityOpts, securitySettings, specText } from './security';
 import { ociSpec, writeNetworkFiles, type ContainerSettings, type NetworkMode } from './spec';
 import { keepIdFiles, parseUserns, prepareKeepId, type KeepId } from './userns';
 import { context } from '../state/context';
+import { allocateEndpoints, parseMac, tryFindNetwork, type Endpoint } from '../network/store';
 import { resolveStorageDriver } from '../storage/driver';
 import { containerDir, createRecord, monitorDir, namesDir } from './store';
 import type { ContainerRecord } from './types';
+import { parseExpose, portBindings, portsAnnotation, publishedPorts } from '../network/ports';
 
 /** What the user asked for with `create`/`run` flags. */
 export interface CreateRequest {
@@ -35,6 +37,10 @@ export interface CreateRequest {
   labels: string[];
   volumes: string[];
   network?: string;
+  /** --ip (first user network), --mac-address (first user network), --network-alias (every user network) */
+  ip?: string;
+  mac?: string;
+  aliases?: string[];
   init: boolean;
   readOnly: boolean;
   capAdd: string[];
@@ -51,15 +57,32 @@ export interface CreateRequest {
   /** --pids-limit */
   pidsLimit?: string;
   attach: { stdin: boolean; stdout: boolean; stderr: boolean };
+  /** -p/--publish specs */
+  publish?: string[];
+  /** -P/--publish-all */
+  publishAll?: boolean;
+  /** --expose */
+  expose?: string[];
 }
 
 const haveSlirp = () => which('slirp4netns') !== undefined;
 
-function networkMode(v: string | undefined): NetworkMode {
-  if (v === undefined || v === '' || v === 'default' || v === 'bridge' || v === 'slirp4netns' || v === 'private')
-    return haveSlirp() ? 'slirp4netns' : 'none';
-  if (v === 'none' || v === 'host') return v;
-  throw new CtrError(`invalid --network "${v}": use none, host or slirp4netns (user-defined networks are not supported yet)`);
+const DEFAULT_NETS = ['', 'default', 'bridge', 'slirp4netns', 'private'];
+
+/** --network: a built-in mode, or user-defined networks (NAME[,NAME2]) checked to exist. */
+function networkMode(v: string | undefined): { mode: NetworkMode; userNets: string[] } {
+  if (v === undefined || DEFAULT_NETS.includes(v)) return { mode: haveSlirp() ? 'slirp4netns' : 'none', userNets: [] };
+  if (v === 'none' || v === 'host') return { mode: v, userNets: [] };
+  const names = v.split(',');
+  const userNets: string[] = [];
+  for (const n of names) {
+    if (n === '' || DEFAULT_NETS.includes(n) || n === 'none' || n === 'host' || n.includes(':'))
+      throw new CtrError(`invalid --network "${v}": ${n || 'an empty name'} cannot be combined with other networks; give none, host, or user networks NAME[,NAME2]`);
+    const net = tryFindNetwork(n);
+    if (!net) throw new CtrError(`no such network: ${n} (see ctr network ls; create it with ctr network create ${n})`);
+    if (!userNets.includes(net.Name)) userNets.push(net.Name);
+  }
+  return { mode: 'bridge', userNets };
 }
 
 /** Docker's rules for the command: --entrypoint replaces the image's and drops its Cmd. */
@@ -135,7 +158,25 @@ export function createContainer(req: CreateRequest): ContainerRecord {
   const log = parseLogOpts(req.logOpts, configLogOpts());
   const caps = capabilitySet(req.capAdd, req.capDrop, req.privileged);
   const security = securitySettings(parseSecurityOpts(req.securityOpt), caps, req.privileged);
-  const network = networkMode(req.network);
+  const { mode: network, userNets } = networkMode(req.network);
+  if (!userNets.length) {
+    const only = (what: string) => `${what} is supported on user-defined networks only: create one with ctr network create NAME and give --network NAME`;
+    if (req.ip !== undefined) throw new CtrError(only('--ip'));
+    if (req.aliases?.length) throw new CtrError(only('--network-alias'));
+    if (req.mac !== undefined) throw new CtrError(only('--mac-address'));
+  }
+  const mac = req.mac !== undefined ? parseMac(req.mac) : undefined;
+  for (const a of req.aliases ?? [])
+    if (!/^[A-Za-z0-9]([A-Za-z0-9_.-]{0,253})?$/.test(a)) throw new CtrError(`invalid --network-alias "${a}": use letters, digits, '_', '.' and '-'`);
+  // ports: the image's EXPOSE, --expose, and every published port (Docker lists them all)
+  const exposedKeys = [...Object.keys(ic.ExposedPorts ?? {}), ...(req.expose ?? []).flatMap((e) => parseExpose(e))];
+  let ports = publishedPorts(req.publish ?? [], req.publishAll ?? false, exposedKeys);
+  if (ports.length && network === 'host') {
+    process.stderr.write('WARNING: published ports are discarded when using host network mode\n');
+    ports = [];
+  }
+  const exposed: Record<string, object> = {};
+  for (const k of [...exposedKeys, ...ports.map((m) => `${m.containerPort}/${m.proto}`)]) exposed[k.includes('/') ? k : `${k}/tcp`] = {};
   const stopSignal = parseSignal(req.stopSignal ?? ic.StopSignal ?? 'SIGTERM');
   const labels = { ...(ic.Labels ?? {}), ...parseLabels(req.labels) };
   const fileEnv = readEnvFiles(req.envFiles);
@@ -148,7 +189,10 @@ export function createContainer(req: CreateRequest): ContainerRecord {
 
   const created = new Date().toISOString();
   let settings: ContainerSettings | undefined;
+  let endpoints: Record<string, Endpoint> | undefined;
   const rec = createRecord(req.name, (id, name) => {
+    if (userNets.length)
+      endpoints = allocateEndpoints(id, userNets.map((n, i) => ({ network: n, aliases: req.aliases ?? [], ...(i === 0 ? { ip: req.ip, mac } : {}) })));
     // --network host shares the host's network identity: its host name too (Docker, Podman)
     const hostname = req.hostname ?? (network === 'host' ? os.hostname() : id.slice(0, 12));
     const baseEnv = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
@@ -157,7 +201,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
       // no user: root as /etc/passwd and /etc/group describe it (its supplementary groups), as Docker does
       id, name, args, env, cwd, user: user || '0', hostname, tty: req.tty, openStdin: req.interactive, caps,
       privileged: req.privileged, readOnly: req.readOnly, init: req.init, network, binds, log,
-      autoRemove: req.rm, stopSignal, labels, security,
+      autoRemove: req.rm, stopSignal, labels, security, ports: portsAnnotation(ports), ...(endpoints ? { endpoints } : {}),
       ...(keepId ? { userns: { uidMappings: keepId.uidMappings, gidMappings: keepId.gidMappings, mounts: [] } } : {}),
     };
     return {
@@ -177,7 +221,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
         AttachStdin: req.attach.stdin,
         AttachStdout: req.attach.stdout,
         AttachStderr: req.attach.stderr,
-        ExposedPorts: ic.ExposedPorts,
+        ExposedPorts: Object.keys(exposed).length ? exposed : undefined,
         Tty: req.tty,
         OpenStdin: req.interactive,
         StdinOnce: req.interactive && req.attach.stdin,
@@ -193,7 +237,9 @@ export function createContainer(req: CreateRequest): ContainerRecord {
       },
       hostConfig: {
         Binds: req.volumes,
-        NetworkMode: network === 'slirp4netns' ? 'slirp4netns' : network,
+        NetworkMode: userNets[0] ?? network,
+        PortBindings: portBindings(ports),
+        PublishAllPorts: req.publishAll ?? false,
         AutoRemove: req.rm,
         Privileged: req.privileged,
         ReadonlyRootfs: req.readOnly,
@@ -206,6 +252,7 @@ export function createContainer(req: CreateRequest): ContainerRecord {
         LogConfig: { Type: 'json-file', Config: log.raw },
         RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
       },
+      ...(endpoints ? { networks: endpoints } : {}),
       mounts: binds.map((b) => ({
         Type: 'bind',
         Source: b.source,

@@ -7,6 +7,7 @@ import { isActive, monitorAlive, runtimeState, type RuntimeState } from './state
 import { stopContainer } from './runtime';
 import { leftovers, monitorDir, unpublish } from './store';
 import type { ContainerRecord } from './types';
+import { releaseEndpoints } from '../network/store';
 
 /** How messages name a container (a damaged record may not know its name). */
 export const label = (rec: ContainerRecord): string => rec.name || rec.id.slice(0, 12);
@@ -71,6 +72,7 @@ export async function removeContainersAsync(recs: ContainerRecord[], o: { force:
     }
     try {
       dirs.push(...unpublish(rec));
+      releaseEndpoints(rec.id, rec.networks);
       removed.push(rec);
     } catch (e) {
       const code = (e as { code?: string }).code;
@@ -93,6 +95,7 @@ export function removeContainers(recs: ContainerRecord[]): void {
   for (const rec of recs) {
     try {
       dirs.push(...unpublish(rec));
+      releaseEndpoints(rec.id, rec.networks);
     } catch {
       /* already gone */
     }

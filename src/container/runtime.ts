@@ -10,6 +10,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { containerDir, monitorDir } from './store';
 import { isActive, monitorAlive, pausedMarker, runtimeState, type RuntimeState } from './state';
 import type { ContainerRecord } from './types';
+import { relinkIfLost } from '../network/attach';
+import { checkPortsFree } from '../network/publish';
 
 export interface AttachOptions {
   stdin: boolean;
@@ -98,7 +100,9 @@ export function startDetached(rec: ContainerRecord): boolean {
   const release = startLock(rec);
   try {
     if (isActive(runtimeState(rec))) return false;
+    checkPortsFree(rec);
     clearRunState(rec);
+    relinkIfLost(rec);
     const r = spawnSync(findHelper(), helperArgs(['run', containerDir(rec.id)]), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     if (r.error) throw new CtrError(`cannot run ctr-helper: ${r.error.message}`);
     forwardNotes(r.stderr);
@@ -128,7 +132,9 @@ export function startAttached(rec: ContainerRecord, o: AttachOptions): Promise<n
       release();
       return attachRunning(rec, o);
     }
+    checkPortsFree(rec);
     clearRunState(rec);
+    relinkIfLost(rec);
   } catch (e) {
     release();
     throw e;

@@ -12,7 +12,8 @@ export const MASKED_PATHS = [
 ];
 export const READONLY_PATHS = ['/proc/asound', '/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
-export type NetworkMode = 'none' | 'host' | 'slirp4netns';
+/** bridge: links into user-defined networks (endpoints), made by the monitor (native/netns.c) */
+export type NetworkMode = 'none' | 'host' | 'slirp4netns' | 'bridge';
 
 /** Everything `create` decided, from flags and the image. */
 export interface ContainerSettings {
@@ -30,6 +31,8 @@ export interface ContainerSettings {
   readOnly: boolean;
   init: boolean;
   network: NetworkMode;
+  /** addresses on user-defined networks */
+  endpoints?: EndpointLinks;
   binds: BindMount[];
   log: LogOptions;
   autoRemove: boolean;
@@ -38,6 +41,8 @@ export interface ContainerSettings {
   /** --userns=keep-id: a user namespace of the container's own, and the passwd/group files bound in */
   userns?: { uidMappings: IdMapping[]; gidMappings: IdMapping[]; mounts: { destination: string; source: string }[] };
   security: SecuritySettings;
+  /** the `ctr.ports` annotation (src/network/ports.ts), '' when nothing is published */
+  ports?: string;
 }
 
 export interface BundlePaths {
@@ -61,13 +66,25 @@ export function writeNetworkFiles(dir: string, s: ContainerSettings): void {
   const hosts =
     s.network === 'host'
       ? readOr('/etc/hosts', '127.0.0.1\tlocalhost\n')
-      : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${s.network === 'slirp4netns' ? '10.0.2.100' : '127.0.1.1'}\t${s.hostname} ${s.name}\n`;
+      : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${s.network === 'slirp4netns' ? '10.0.2.100' : (Object.values(s.endpoints ?? {})[0]?.ip ?? '127.0.1.1')}\t${s.hostname} ${s.name}\n`;
   writeFileChecked(path.join(dir, 'hosts'), hosts);
   writeFileChecked(path.join(dir, 'hostname'), `${s.hostname}\n`);
   let resolv = readOr('/etc/resolv.conf', '');
   if (s.network === 'slirp4netns') resolv = 'nameserver 10.0.2.3\n' + resolv.split('\n').filter((l) => /^(search|options)\b/.test(l)).join('\n') + '\n';
   else if (s.network !== 'host') resolv = resolv.split('\n').filter((l) => !/^nameserver\s+127\./.test(l)).join('\n');
   writeFileChecked(path.join(dir, 'resolv.conf'), resolv);
+}
+
+type EndpointLinks = Record<string, { networkId: string; ip: string; prefix: number; gateway: string; mac: string; mtu?: number }>;
+
+/** The links the helper makes (native/netns.c): "BRIDGE IP/PREFIX GATEWAY MAC MTU;..." */
+export function endpointsText(eps: EndpointLinks): string {
+  return Object.values(eps).map((e) => `${bridgeName(e.networkId)} ${e.ip}/${e.prefix} ${e.gateway} ${e.mac} ${e.mtu ?? 0}`).join(';');
+}
+
+/** The Linux bridge of a user network in the per-user network namespace (15 characters at most). */
+export function bridgeName(networkId: string): string {
+  return `ctr${networkId.slice(0, 12)}`;
 }
 
 function readOr(file: string, fallback: string): string {
@@ -100,6 +117,7 @@ export function ociSpec(s: ContainerSettings, rootfs: RootfsSpec, p: BundlePaths
     'ctr.init': s.init ? '1' : '0',
     'ctr.stdin': s.openStdin ? '1' : '0',
     'ctr.network': s.network,
+    ...(s.ports ? { 'ctr.ports': s.ports } : {}),
     'ctr.monitor.dir': p.monitorDir,
     'ctr.monitor.state': path.join(p.dir, 'state.json'),
     'ctr.monitor.exit': path.join(p.dir, 'exit.json'),
@@ -112,6 +130,7 @@ export function ociSpec(s: ContainerSettings, rootfs: RootfsSpec, p: BundlePaths
     'ctr.container.name': s.name,
   };
   if (image) annotations['ctr.image.id'] = image.id;
+  if (s.endpoints) annotations['ctr.network.endpoints'] = endpointsText(s.endpoints);
   return {
     ociVersion: '1.0.2',
     process: {

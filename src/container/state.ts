@@ -5,6 +5,7 @@ import { errnoCode } from '../util/errors';
 import { runHelperSync } from '../util/helper';
 import { containerDir, monitorDir } from './store';
 import type { ContainerRecord } from './types';
+import { validActualPorts, type PortMapping } from '../network/ports';
 
 /** Written by the monitor when the container process started (PROTOCOL.md). */
 export interface StartState {
@@ -12,6 +13,8 @@ export interface StartState {
   monitorPid: number;
   startedAt: string;
   bootId: string;
+  /** the published ports the monitor holds (host ports as bound) */
+  ports?: unknown;
 }
 /** Written by the monitor when the container ended. */
 export interface ExitState {
@@ -35,6 +38,8 @@ export interface RuntimeState {
   damaged?: string;
   /** paused by a ctr process that resumes it when done: its PID and command (`commit`) */
   pausedBy?: { pid: number; command: string };
+  /** running: the published ports, as the monitor bound them */
+  ports?: PortMapping[];
 }
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -158,8 +163,10 @@ export function runtimeState(rec: ContainerRecord): RuntimeState {
   return s;
 }
 
-function running(rec: ContainerRecord, s: RuntimeState, st: { pid: number; monitorPid: number; startedAt: string }): RuntimeState {
+function running(rec: ContainerRecord, s: RuntimeState, st: { pid: number; monitorPid: number; startedAt: string; ports?: unknown }): RuntimeState {
   s.status = 'running';
+  const ports = validActualPorts(st.ports);
+  if (ports) s.ports = ports;
   s.pid = st.pid;
   s.monitorPid = st.monitorPid;
   s.startedAt = st.startedAt;

@@ -48,7 +48,7 @@ function creatorAlive(tmpDir: string): boolean {
 }
 
 /** The directory exists and is not a killed create's leftover. */
-function beingCreated(id: string): boolean {
+export function beingCreated(id: string): boolean {
   const tmp = path.join(containersDir(), `.new-${id}`);
   return fs.existsSync(tmp) && creatorAlive(tmp);
 }

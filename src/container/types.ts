@@ -16,6 +16,8 @@ export interface ContainerRecord {
   driver: string;
   autoRemove: boolean;
   bootId?: string;
+  /** addresses on user-defined networks, by network name */
+  networks?: Record<string, import('../network/store').Endpoint>;
   /**
    * Set (never stored) when container.json cannot be read: what is wrong with it. The other
    * fields then hold what is still known from the bundle and the names index (store.ts).

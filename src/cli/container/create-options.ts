@@ -13,7 +13,10 @@ export abstract class CreateOptionsCommand extends Command {
   hostname = Option.String('--hostname', { description: 'Container host name' });
   label = Option.Array('-l,--label', [], { description: 'Set metadata (KEY=VALUE)' });
   volume = Option.Array('-v,--volume', [], { description: 'Bind mount HOST:CONTAINER[:ro|rw]' });
-  network = Option.String('--network,--net', { description: 'none, host, or slirp4netns (default)' });
+  network = Option.String('--network,--net', { description: 'none, host, slirp4netns (default), or user networks NAME[,NAME2]' });
+  ip = Option.String('--ip', { description: 'IPv4 address on the (first) user network' });
+  macAddress = Option.String('--mac-address', { description: 'MAC address on the (first) user network' });
+  networkAlias = Option.Array('--network-alias', [], { description: 'Another name of the container on its user networks' });
   init = Option.Boolean('--init', false, { description: 'Run an init inside the container that forwards signals and reaps processes' });
   readOnly = Option.Boolean('--read-only', false, { description: 'Mount the root filesystem read-only' });
   capAdd = Option.Array('--cap-add', [], { description: 'Add Linux capabilities' });
@@ -28,6 +31,9 @@ export abstract class CreateOptionsCommand extends Command {
   stopSignal = Option.String('--stop-signal', { description: 'Signal to stop the container' });
   pull = Option.String('--pull', { description: 'Pull the image: missing (default), always, never, newer' });
   userns = Option.String('--userns', { description: 'User namespace: host (default) or keep-id[:uid=N,gid=N] (rootless: your UID/GID inside too)' });
+  publish = Option.Array('-p,--publish', [], { description: 'Publish a container port: [IP:][HOSTPORT:]CTRPORT[/tcp|/udp]' });
+  publishAll = Option.Boolean('-P,--publish-all', false, { description: 'Publish every exposed port on a free host port' });
+  expose = Option.Array('--expose', [], { description: 'Expose a port or a range of ports' });
   pidsLimit = Option.String('--pids-limit', { description: 'Process limit (recorded; enforced once ctr manages cgroups)' });
   image = Option.String({ required: true, name: 'image' });
   command = Option.Proxy();
@@ -48,6 +54,9 @@ export abstract class CreateOptionsCommand extends Command {
       labels: this.label ?? [],
       volumes: this.volume ?? [],
       network: this.network,
+      ip: this.ip,
+      mac: this.macAddress,
+      aliases: this.networkAlias ?? [],
       init: this.init,
       readOnly: this.readOnly,
       capAdd: this.capAdd ?? [],
@@ -61,6 +70,9 @@ export abstract class CreateOptionsCommand extends Command {
       stopSignal: this.stopSignal,
       userns: this.userns,
       pidsLimit: this.pidsLimit,
+      publish: this.publish ?? [],
+      publishAll: this.publishAll,
+      expose: this.expose ?? [],
       attach,
     };
   }
@@ -70,5 +82,6 @@ export abstract class CreateOptionsCommand extends Command {
 export const CREATE_VALUE_OPTIONS = new Set([
   '--name', '-e', '--env', '--env-file', '-w', '--workdir', '-u', '--user', '--entrypoint', '--hostname', '-h', '-l',
   '--label', '-v', '--volume', '--network', '--net', '--cap-add', '--cap-drop', '--log-opt', '--log-driver',
-  '--stop-signal', '--pull', '--detach-keys', '-p', '--publish', '--userns', '--pids-limit', '--security-opt',
+  '--stop-signal', '--pull', '--detach-keys', '-p', '--publish', '--userns', '--pids-limit', '--security-opt', '--expose',
+  '--ip', '--mac-address', '--network-alias',
 ]);

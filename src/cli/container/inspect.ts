@@ -4,6 +4,8 @@ import { containerDir, tryFindContainer } from '../../container/store';
 import { runtimeState } from '../../container/state';
 import type { ContainerRecord } from '../../container/types';
 import { renderOne } from '../../util/format';
+import { networkSettings } from '../../network/settings';
+import { networkSettingsPorts } from '../../network/ports';
 
 /** Docker's `inspect` JSON for a container. */
 export function inspectContainer(rec: ContainerRecord): Record<string, unknown> {
@@ -46,7 +48,10 @@ export function inspectContainer(rec: ContainerRecord): Record<string, unknown> 
     },
     Mounts: rec.mounts,
     Config: rec.config,
-    NetworkSettings: { Networks: {}, Ports: {}, SandboxKey: st.pid ? `/proc/${st.pid}/ns/net` : '' },
+    NetworkSettings: {
+      ...networkSettings(rec),
+      Ports: networkSettingsPorts(Object.keys((rec.config.ExposedPorts ?? {}) as object), st.status === 'running' || st.status === 'paused' ? st.ports : undefined),
+      SandboxKey: st.pid ? `/proc/${st.pid}/ns/net` : '' },
     // what cannot be read of the container's files (only when something is damaged)
     ...(rec.damaged || st.damaged ? { Damaged: [rec.damaged, st.damaged].filter(Boolean).join('; ') } : {}),
   };

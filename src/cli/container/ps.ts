@@ -1,3 +1,4 @@
+import { formatPortsColumn } from '../../network/ports';
 import { Command, Option } from 'clipanion';
 import { listContainerRecords } from '../../container/store';
 import { runtimeState, type RuntimeState } from '../../container/state';
@@ -183,7 +184,7 @@ export class PsCommand extends Command {
       RunningFor: `${humanDuration(now - Date.parse(rec.created))} ago`,
       Status: psStatus(rec, st, now),
       State: st.status,
-      Ports: '',
+      Ports: formatPortsColumn(Object.keys((rec.config.ExposedPorts ?? {}) as object), st.status === 'running' || st.status === 'paused' ? st.ports : undefined),
       Names: rec.name,
       Labels: Object.entries((rec.config.Labels ?? {}) as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(','),
       Mounts: rec.mounts.map((m) => m.Destination).join(','),

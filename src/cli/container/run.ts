@@ -7,7 +7,8 @@ import { ensureImage } from '../../image/pull';
 import { removeContainers } from '../../container/rm';
 import { containerDir } from '../../container/store';
 import { isActive, runtimeState } from '../../container/state';
-import { isNoSpace } from '../../util/errors';
+import { isPortError } from '../../network/publish';
+import { CtrError, isNoSpace } from '../../util/errors';
 
 export class RunCommand extends CreateOptionsCommand {
   static override paths = [['run'], ['container', 'run']];
@@ -25,9 +26,9 @@ export class RunCommand extends CreateOptionsCommand {
       try {
         startDetached(rec);
       } catch (e) {
-        // A start that found no room leaves nothing: the container would keep its name and its
-        // files on a full disk, and starting it once there is room is no better than a new run.
-        if (this.rm || isNoSpace(e)) removeContainers([rec]);
+        // A start that found no room, or a port that cannot be had, leaves nothing: the container
+        // would keep its name and its files, and starting it again is no better than a new run.
+        if (this.rm || isNoSpace(e) || (e instanceof CtrError && isPortError(e.message))) removeContainers([rec]);
         throw e;
       }
       this.context.stdout.write(rec.id + '\n');
@@ -42,15 +43,16 @@ export class RunCommand extends CreateOptionsCommand {
         sigProxy: this.sigProxy && !this.tty,
       });
     } catch (e) {
-      // not started at all (the start lock, the runtime dir, no room): --rm leaves nothing
-      if ((this.rm || isNoSpace(e)) && fs.existsSync(containerDir(rec.id)) && !isActive(runtimeState(rec))) removeContainers([rec]);
+      // not started at all (the start lock, the runtime dir, no room, a port): --rm leaves nothing
+      if ((this.rm || isNoSpace(e) || (e instanceof CtrError && isPortError(e.message))) && fs.existsSync(containerDir(rec.id)) && !isActive(runtimeState(rec)))
+        removeContainers([rec]);
       throw e;
     }
-    // The monitor removes --rm containers itself; this covers a helper that failed before it ran
-    // (and, as above, a start that found no room).
+    // The monitor removes --rm containers itself; this covers a helper that failed before it ran,
+    // a start that found no room and a port that could not be had.
     if (fs.existsSync(containerDir(rec.id))) {
       const st = runtimeState(rec);
-      if ((this.rm || (code === 125 && isNoSpace(st.error))) && !isActive(st)) removeContainers([rec]);
+      if ((this.rm || (code === 125 && (isNoSpace(st.error) || isPortError(st.error)))) && !isActive(st)) removeContainers([rec]);
     }
     return code;
   }
