@@ -227,26 +227,6 @@ static int veth_create(int fd, const char *host, const char *peer, int peer_ns, 
 
 /* ---------------------------------------------------------------- the holder */
 
-static unsigned long long starttime_of(pid_t pid) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = 0;
-  char *p = strrchr(buf, ')');
-  if (!p) return 0;
-  p += 2;
-  if (*p == 'Z' || *p == 'X') return 0;
-  for (int field = 3; field < 22 && p; field++) {
-    p = strchr(p, ' ');
-    if (p) p++;
-  }
-  return p ? strtoull(p, NULL, 10) : 0;
-}
-
 static int same_file(const char *a, const char *b) {
   struct stat sa, sb;
   return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
@@ -254,20 +234,11 @@ static int same_file(const char *a, const char *b) {
 
 /* The holder named by netns.pid when it is alive and in our user namespace: its pid, else 0. */
 static pid_t holder_pid(void) {
-  char path[4200], buf[128];
-  snprintf(path, sizeof path, "%s/netns.pid", g_rundir);
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = 0;
-  long pid = 0;
-  unsigned long long st = 0;
-  if (sscanf(buf, "%ld %llu", &pid, &st) != 2 || pid <= 0 || starttime_of((pid_t)pid) != st) return 0;
+  pid_t pid = live_pidfile("netns.pid", NULL, 0, NULL);
+  if (!pid) return 0;
   char ns[64];
-  snprintf(ns, sizeof ns, "/proc/%ld/ns/user", pid);
-  return same_file(ns, "/proc/self/ns/user") ? (pid_t)pid : 0;
+  snprintf(ns, sizeof ns, "/proc/%d/ns/user", (int)pid);
+  return same_file(ns, "/proc/self/ns/user") ? pid : 0;
 }
 
 static int holder_still_ours(const char *dir, const struct stat *orig) {
@@ -301,7 +272,7 @@ static void holder_loop(int ready) {
   pid_t me = getpid();
   char path[4200], line[64];
   snprintf(path, sizeof path, "%s/netns.pid", dir);
-  int l = snprintf(line, sizeof line, "%d %llu\n", (int)me, starttime_of(me));
+  int l = snprintf(line, sizeof line, "%d %llu\n", (int)me, proc_starttime(me));
   if (write_file_atomic(path, line, (size_t)l, 0600) < 0) _exit(0);
   if (write(ready, &me, sizeof me) != sizeof me) _exit(0);
   close(ready);

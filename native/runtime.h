@@ -146,6 +146,11 @@ void save_argv(int argc, char **argv);
 char **saved_argv(void);
 /* Joins the user namespace of host PID when it is not ours (rootless) or the pause one. */
 void join_userns_of(pid_t pid);
+/* userns.c: field 22 of /proc/PID/stat (its start time), 0 when gone or a zombie */
+unsigned long long proc_starttime(pid_t pid);
+/* userns.c: the live process a "PID STARTTIME" file of the runtime dir names (NAME: "pause.pid"),
+   else 0; LINE gets the file's text, STARTTIME its start time (both optional) */
+pid_t live_pidfile(const char *name, char *line, size_t linelen, unsigned long long *starttime);
 /* "E<code> <message>" on fd, then _exit(code). For children before exec. */
 void child_fail(int fd, int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 3, 4)));
 /* Parses a child_fail message; returns the code and copies the message. -1 if none. */

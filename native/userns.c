@@ -37,7 +37,7 @@ int is_real_root(void) {
 /* Inside some user namespace already, as its root (e.g. under `ctr unshare`). */
 static int in_userns_as_root(void) { return geteuid() == 0 && !is_real_root(); }
 
-static unsigned long long proc_starttime(pid_t pid) {
+unsigned long long proc_starttime(pid_t pid) {
   char path[64], buf[1024];
   snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -59,6 +59,23 @@ static unsigned long long proc_starttime(pid_t pid) {
 }
 
 static void pause_path(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", g_rundir, name); }
+
+pid_t live_pidfile(const char *name, char *line, size_t linelen, unsigned long long *starttime) {
+  char path[4200], buf[128];
+  pause_path(path, sizeof path, name);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  long pid = 0;
+  unsigned long long st = 0;
+  if (sscanf(buf, "%ld %llu", &pid, &st) != 2 || pid <= 0 || proc_starttime((pid_t)pid) != st) return 0;
+  if (line) snprintf(line, linelen, "%s", buf);
+  if (starttime) *starttime = st;
+  return (pid_t)pid;
+}
 
 /* The runtime dir must be ours and private: whoever can write in it could plant a pause PID,
    the pause lock or attach sockets (the CLI checks the same before it calls us; PROTOCOL.md).
@@ -91,22 +108,14 @@ void check_rundir(void) {
 
 /* Returns an fd on the live pause process's user namespace, or -1. */
 static int open_pause_ns(void) {
-  char path[4200], buf[128];
-  pause_path(path, sizeof path, "pause.pid");
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return -1;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return -1;
-  buf[n] = 0;
-  long pid = 0;
   unsigned long long st = 0;
-  if (sscanf(buf, "%ld %llu", &pid, &st) != 2 || pid <= 0) return -1;
-  if (proc_starttime((pid_t)pid) != st) return -1;
-  snprintf(path, sizeof path, "/proc/%ld/ns/user", pid);
+  pid_t pid = live_pidfile("pause.pid", NULL, 0, &st);
+  if (!pid) return -1;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
   int ns = open(path, O_RDONLY | O_CLOEXEC);
   /* the pid could have died between the two checks and been reused: re-check */
-  if (ns >= 0 && proc_starttime((pid_t)pid) != st) { close(ns); return -1; }
+  if (ns >= 0 && proc_starttime(pid) != st) { close(ns); return -1; }
   return ns;
 }
 
@@ -115,24 +124,17 @@ static int open_pause_ns(void) {
    named in pause.pid from now on), so that the networks keep working and no second user
    namespace splits the containers in two. Caller holds the pause lock. */
 static int adopt_netns_holder(void) {
-  char path[4200], buf[128];
-  pause_path(path, sizeof path, "netns.pid");
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return -1;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return -1;
-  buf[n] = 0;
-  long pid = 0;
+  char line[128], path[4200];
   unsigned long long st = 0;
-  if (sscanf(buf, "%ld %llu", &pid, &st) != 2 || pid <= 0 || proc_starttime((pid_t)pid) != st) return -1;
-  snprintf(path, sizeof path, "/proc/%ld/ns/user", pid);
+  pid_t pid = live_pidfile("netns.pid", line, sizeof line, &st);
+  if (!pid) return -1;
+  snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
   int ns = open(path, O_RDONLY | O_CLOEXEC);
-  if (ns >= 0 && proc_starttime((pid_t)pid) != st) { close(ns); return -1; }
+  if (ns >= 0 && proc_starttime(pid) != st) { close(ns); return -1; }
   if (ns < 0) return -1;
   pause_path(path, sizeof path, "pause.pid");
-  if (write_file_atomic(path, buf, (size_t)n, 0600) < 0) { close(ns); return -1; }
-  debugx("pause gone: the user namespace of the networks' holder %ld is adopted", pid);
+  if (write_file_atomic(path, line, strlen(line), 0600) < 0) { close(ns); return -1; }
+  debugx("pause gone: the user namespace of the networks' holder %d is adopted", (int)pid);
   return ns;
 }
 

@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CtrError, errnoCode } from '../util/errors';
-import { acquireLockSync } from '../state/lock';
+import { acquireLockSync, procStat } from '../state/lock';
 import { noteRootfsMountFailure } from '../storage/driver-cache';
 import { findHelper, forwardNotes, helperArgs, helperError, ensureRunroot } from '../util/helper';
 import { spawn, spawnSync } from 'node:child_process';
@@ -234,10 +234,9 @@ function control(rec: ContainerRecord): Promise<net.Socket> {
  */
 function signalInit(st: RuntimeState, sig: number): boolean {
   if (!st.pid || !st.monitorPid) return false;
+  const ps = procStat(st.pid);
+  if (!ps || ps.state === 'Z' || ps.ppid !== st.monitorPid) return false;
   try {
-    const stat = fs.readFileSync(`/proc/${st.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (fields[0] === 'Z' || Number(fields[1]) !== st.monitorPid) return false;
     process.kill(st.pid, sig);
     return true;
   } catch {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { processStartTime } from '../state/lock';
+import { processStartTime, procStat } from '../state/lock';
 import { errnoCode } from '../util/errors';
 import { runHelperSync } from '../util/helper';
 import { containerDir, monitorDir } from './store';
@@ -57,14 +57,8 @@ export function bootId(): string {
 
 export function monitorAlive(pid: number): boolean {
   if (!pid) return false;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const st = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return comm.startsWith('ctr-monitor') && st !== 'Z';
-  } catch {
-    return false;
-  }
+  const st = procStat(pid);
+  return !!st && st.comm.startsWith('ctr-monitor') && st.state !== 'Z';
 }
 
 /**

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { randomBytes } from '../util/random';
 import { runrootDir, storeDir } from '../state/dirs';
 import { readJson, writeFileChecked, writeJsonAtomic } from '../state/fsatomic';
+import { processStartTime } from '../state/lock';
 import { CtrError, errnoCode } from '../util/errors';
 import type { ContainerRecord } from './types';
 import { invalidName, randomName } from './names';
@@ -25,15 +26,6 @@ export function monitorDir(id: string): string {
 /** `.new-<id>/creator`: "PID STARTTIME" of the ctr process filling that directory. */
 const CREATOR = 'creator';
 
-function startTime(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
 /** True while the ctr that is creating container `id` (its `.new-` dir) is alive. */
 function creatorAlive(tmpDir: string): boolean {
   let text: string;
@@ -44,7 +36,7 @@ function creatorAlive(tmpDir: string): boolean {
     return ageMs(tmpDir) < 60000;
   }
   const [pid, start] = text.trim().split(' ');
-  return !!pid && startTime(Number(pid)) === start;
+  return !!pid && processStartTime(Number(pid)) === start;
 }
 
 /** The directory exists and is not a killed create's leftover. */
@@ -318,7 +310,7 @@ export function createRecord(
   fs.mkdirSync(tmp, { mode: 0o700 });
   let chosen: string | undefined;
   try {
-    writeFileChecked(path.join(tmp, CREATOR), `${process.pid} ${startTime(process.pid) ?? ''}\n`);
+    writeFileChecked(path.join(tmp, CREATOR), `${process.pid} ${processStartTime(process.pid) ?? ''}\n`);
     chosen = name;
     if (chosen === undefined) {
       for (let i = 0; i < 50 && chosen === undefined; i++) {

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runrootDir } from '../state/dirs';
+import { procStat } from '../state/lock';
 import { debug } from '../state/context';
 import { runHelperSync } from '../util/helper';
 import { endpointsText } from '../container/spec';
@@ -19,9 +20,8 @@ function holderAlive(): boolean {
   try {
     const [pid, start] = fs.readFileSync(path.join(runrootDir(), 'netns.pid'), 'utf8').trim().split(' ');
     if (!pid || !start) return false;
-    const stat = fs.readFileSync(`/proc/${Number(pid)}/stat`, 'utf8');
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[0] !== 'Z' && rest[0] !== 'X' && rest[19] === start;
+    const st = procStat(Number(pid));
+    return !!st && st.state !== 'Z' && st.state !== 'X' && st.startTime === start;
   } catch {
     return false;
   }

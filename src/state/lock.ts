@@ -2,15 +2,29 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFailure } from '../util/errors';
 
-/** Start time of a process (field 22 of /proc/PID/stat), or undefined when it is gone. */
-export function processStartTime(pid: number): string | undefined {
+/** What /proc/PID/stat says of a process: its name, state letter (Z: zombie), parent and start time (field 22). */
+export interface ProcStat {
+  comm: string;
+  state: string;
+  ppid: number;
+  startTime: string;
+}
+
+/** /proc/PID/stat of a process, or undefined when it is gone. */
+export function procStat(pid: number): ProcStat | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[19];
+    const close = stat.lastIndexOf(')');
+    const rest = stat.slice(close + 2).split(' ');
+    return { comm: stat.slice(stat.indexOf('(') + 1, close), state: rest[0]!, ppid: Number(rest[1]), startTime: rest[19]! };
   } catch {
     return undefined;
   }
+}
+
+/** Start time of a process (field 22 of /proc/PID/stat), or undefined when it is gone. */
+export function processStartTime(pid: number): string | undefined {
+  return procStat(pid)?.startTime;
 }
 
 const selfStart = () => processStartTime(process.pid) ?? '0';

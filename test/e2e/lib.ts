@@ -37,6 +37,7 @@
  *   fixtures() / fixturePath(rel) the fixture set (test/fixtures/build.py): images with their IDs and
  *                                 digests, the rootfs tarball, hostile archives with the host paths
  *                                 they aim at (fixtures().hostile.*.escapes)
+ *   compileStatic(src, out)       a C test program built static (musl-gcc, else gcc -static)
  *   waitFor(fn, opts?)            polls until fn() returns a truthy value
  *   uniqueName(prefix?)           a container/image name unique to this run
  *   isRoot, ctrBin, helperBin, repoRoot
@@ -260,6 +261,15 @@ export function run(argv: string[], opts: RunOptions & { baseEnv?: Record<string
   const p = spawnProc(argv, opts);
   if (opts.input === undefined && !opts.ignoreStdin) p.closeStdin();
   return p.wait(opts.timeout);
+}
+
+/** Compiles the C test program SRC into the static binary OUT (musl-gcc, else gcc -static),
+ * made executable when it builds; the compiler's result. */
+export async function compileStatic(src: string, out: string): Promise<RunResult> {
+  let r = await run(['musl-gcc', '-static', '-O1', '-o', out, src], { timeout: 60_000 });
+  if (r.code !== 0) r = await run(['gcc', '-static', '-O1', '-o', out, src], { timeout: 60_000 });
+  if (r.code === 0) fs.chmodSync(out, 0o755);
+  return r;
 }
 
 /** Formats a result for an assertion message. */

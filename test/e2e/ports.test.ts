@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot, run, useCtr, waitFor } from './lib';
+import { compileStatic, repoRoot, run, useCtr, waitFor } from './lib';
 import { allIds, inspect, lines, ok, refused, runDetached, waitStatus } from './containers-util';
 
 const ctr = useCtr({ images: ['busybox', 'layered'] });
@@ -18,17 +18,10 @@ let sender = '';
 beforeAll(async () => {
   echo = path.join(ctr.dir, 'udp-echo');
   const src = path.join(repoRoot, 'test', 'e2e', 'udp-echo.c');
-  let r = await run(['musl-gcc', '-static', '-O1', '-o', echo, src], { timeout: 60_000 });
-  if (r.code !== 0) r = await run(['gcc', '-static', '-O1', '-o', echo, src], { timeout: 60_000 });
-  ok(r, 'compiling the UDP echo responder');
-  fs.chmodSync(echo, 0o755);
+  ok(await compileStatic(src, echo), 'compiling the UDP echo responder');
   // bench/port-client.c: `serve PORT SIZE` sends SIZE bytes in 1 MiB writes to each client
   sender = path.join(ctr.dir, 'port-client');
-  const psrc = path.join(repoRoot, 'bench', 'port-client.c');
-  r = await run(['musl-gcc', '-static', '-O1', '-o', sender, psrc], { timeout: 60_000 });
-  if (r.code !== 0) r = await run(['gcc', '-static', '-O1', '-o', sender, psrc], { timeout: 60_000 });
-  ok(r, 'compiling the bulk sender');
-  fs.chmodSync(sender, 0o755);
+  ok(await compileStatic(path.join(repoRoot, 'bench', 'port-client.c'), sender), 'compiling the bulk sender');
 }, 90_000);
 
 /** A host port nobody listens on now (TCP, on 127.0.0.1 and 0.0.0.0). */

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot, run, useCtr } from './lib';
+import { compileStatic, repoRoot, run, useCtr } from './lib';
 import { fmt, lines, ok, refused, runDetached } from './containers-util';
 
 const ctr = useCtr({ images: ['busybox'] });
@@ -24,10 +24,7 @@ let vol: string[] = [];
 beforeAll(async () => {
   probe = path.join(ctr.dir, 'probe');
   const src = path.join(repoRoot, 'test', 'e2e', 'seccomp-probe.c');
-  let r = await run(['musl-gcc', '-static', '-O1', '-o', probe, src], { timeout: 60_000 });
-  if (r.code !== 0) r = await run(['gcc', '-static', '-O1', '-o', probe, src], { timeout: 60_000 });
-  ok(r, 'compiling the seccomp prober');
-  fs.chmodSync(probe, 0o755);
+  ok(await compileStatic(src, probe), 'compiling the seccomp prober');
   vol = ['-v', `${probe}:/probe:ro`];
 }, 90_000);
 
